@@ -1,0 +1,3 @@
+from btcpulse.cli import app
+
+app()

@@ -1,0 +1,59 @@
+"""Headline sentiment. The baseline is VADER (a general-purpose lexicon).
+
+A scorer is built once (loading its lexicon is the only I/O) and then maps lists of headlines
+to scores in [-1, 1] and labels positive / negative / neutral.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import polars as pl
+
+NEUTRAL_BAND = 0.05
+BASELINE_VERSION = "vader-3.3.2"
+"""The model version whose scores the API serves."""
+
+
+class SentimentScorer(Protocol):
+    version: str
+
+    def scores(self, texts: Sequence[str]) -> list[float]: ...
+
+
+def label_for(score: float, band: float = NEUTRAL_BAND) -> str:
+    if score >= band:
+        return "positive"
+    if score <= -band:
+        return "negative"
+    return "neutral"
+
+
+@dataclass
+class VaderScorer:
+    """VADER compound score (vaderSentiment 3.3.2, MIT)."""
+
+    version: str = BASELINE_VERSION
+
+    def __post_init__(self) -> None:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        self._analyzer = SentimentIntensityAnalyzer()
+
+    def scores(self, texts: Sequence[str]) -> list[float]:
+        return [float(self._analyzer.polarity_scores(t)["compound"]) for t in texts]
+
+
+def score_news(news: pl.DataFrame, scorer: SentimentScorer) -> pl.DataFrame:
+    """``news`` with ``id`` and ``title`` → ``id, sentiment, sentiment_label, model_version``."""
+    scores = scorer.scores(news["title"].to_list()) if news.height else []
+    return pl.DataFrame(
+        {
+            "id": news["id"],
+            "sentiment": pl.Series(scores, dtype=pl.Float64),
+            "sentiment_label": pl.Series([label_for(s) for s in scores], dtype=pl.String),
+            "model_version": pl.Series([scorer.version] * news.height, dtype=pl.String),
+        }
+    )

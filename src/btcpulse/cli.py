@@ -1,0 +1,191 @@
+"""The ``btcpulse`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import threading
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from btcpulse.config import Settings
+
+app = typer.Typer(
+    help="btcpulse: real-time Bitcoin news and price analytics.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+collect_app = typer.Typer(help="Run a live collector (producer).", no_args_is_help=True)
+app.add_typer(collect_app, name="collect")
+
+
+def _settings() -> Settings:
+    from btcpulse.logs import configure
+
+    s = Settings()
+    configure(s.log_level, s.log_json)
+    return s
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def _store(s: Settings):  # type: ignore[no-untyped-def]
+    from btcpulse.store.db import Store
+
+    store = Store(s.resolved_store_url)
+    store.migrate()
+    return store
+
+
+def _run_async(main, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
+    async def runner() -> None:
+        astop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, astop.set)
+        await main(astop)
+
+    asyncio.run(runner())
+
+
+@app.command()
+def up(
+    replay: Annotated[
+        Path | None, typer.Option(help="Replay bundle folder (default: from settings).")
+    ] = None,
+    live: Annotated[bool, typer.Option(help="Start the live collectors.")] = True,
+) -> None:
+    """Run everything (embedded mode): collectors, replay, engine and web app, supervised."""
+    from btcpulse.supervisor import Supervisor
+
+    s = _settings()
+    store = _store(s)
+    bundle = replay or s.replay_path
+    children: dict[str, list[str]] = {"engine": ["process"], "web": ["serve"]}
+    if live and s.live_sources:
+        children["news"] = ["collect", "news"]
+        children["prices"] = ["collect", "prices"]
+    if s.replay_mode != "off" and bundle.is_dir():
+        mode = s.replay_mode if (live and s.live_sources) else "always"
+        children["replay"] = ["replay", str(bundle), "--speed", str(s.replay_speed), "--mode", mode]
+    typer.echo(f"btcpulse up: dashboard at http://{s.host}:{s.port}  (Ctrl-C stops)")
+    raise typer.Exit(Supervisor(store, children).run())
+
+
+@app.command()
+def serve() -> None:
+    """Run the web app (REST API, WebSocket push, dashboard)."""
+    import uvicorn
+
+    from btcpulse.web.app import create_app
+
+    s = _settings()
+    _store(s).dispose()
+    uvicorn.run(create_app(s), host=s.host, port=s.port, log_level="warning", access_log=False)
+
+
+@app.command()
+def process() -> None:
+    """Run the embedded engine: consume the bus, compute analytics, store and publish."""
+    from btcpulse.analytics.sentiment import VaderScorer
+    from btcpulse.bus.embedded import EmbeddedLog
+    from btcpulse.engines.embedded import EmbeddedEngine
+
+    s = _settings()
+    stop = _stop_on_signals()
+    bus = EmbeddedLog(s.resolved_bus_path)
+    engine = EmbeddedEngine(
+        s, _store(s), bus.consumer(s.engine_group), bus.producer(), VaderScorer()
+    )
+    engine.run(stop)
+
+
+@collect_app.command("news")
+def collect_news() -> None:
+    """Poll the configured RSS/Atom feeds (BTCPULSE_NEWS_FEEDS) into the bus."""
+    from btcpulse.bus.embedded import EmbeddedLog
+    from btcpulse.collectors.news.rss import run_feeds
+
+    s = _settings()
+    store = _store(s)
+    producer = EmbeddedLog(s.resolved_bus_path).producer()
+    _run_async(lambda stop: run_feeds(s, producer, store, stop), threading.Event())
+
+
+@collect_app.command("prices")
+def collect_prices() -> None:
+    """Stream Coinbase Advanced Trade ``market_trades`` into the bus."""
+    from btcpulse.bus.embedded import EmbeddedLog
+    from btcpulse.collectors.prices.coinbase import CoinbaseCollector
+
+    s = _settings()
+    store = _store(s)
+    producer = EmbeddedLog(s.resolved_bus_path).producer()
+    _run_async(CoinbaseCollector(s, producer, store).run, threading.Event())
+
+
+class ReplayMode(StrEnum):
+    always = "always"
+    when_offline = "when-offline"
+
+
+@app.command()
+def replay(
+    path: Annotated[
+        Path, typer.Argument(help="Folder with the recorded feed (*.xml) and bars (*.csv).")
+    ],
+    speed: Annotated[
+        float, typer.Option(help="Recorded seconds per second after the history (max 60).")
+    ] = 60.0,
+    loop: Annotated[bool, typer.Option(help="Loop the recording forever.")] = True,
+    mode: Annotated[
+        ReplayMode, typer.Option(help="'when-offline' pauses while a live source answers.")
+    ] = ReplayMode.always,
+) -> None:
+    """Play recorded real data, shifted so that it ends now, labelled REPLAY."""
+    from btcpulse.bus.embedded import EmbeddedLog
+    from btcpulse.collectors.replay.bundle import load_bundle
+    from btcpulse.collectors.replay.player import ReplayPlayer, live_sources_answer
+
+    s = _settings()
+    store = _store(s)
+    stop = _stop_on_signals()
+    player = ReplayPlayer(
+        load_bundle(path),
+        s,
+        EmbeddedLog(s.resolved_bus_path).producer(),
+        store,
+        speed=speed,
+        loop=loop,
+        paused=(lambda: live_sources_answer(store)) if mode is ReplayMode.when_offline else None,
+    )
+    player.run(stop, progress=sys.stderr.isatty())
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the store's schema."""
+    s = _settings()
+    _store(s).dispose()
+    typer.echo(f"schema up to date: {s.resolved_store_url}")
+
+
+@app.command()
+def doctor() -> None:
+    """Check configuration, store, bus and bundled files; exit non-zero on any failure."""
+    from btcpulse.doctor import run_checks
+
+    raise typer.Exit(run_checks(_settings()))

@@ -1,0 +1,1 @@
+"""Producers: news feeds, exchange trade streams and the offline replay."""

@@ -1,0 +1,36 @@
+"""Collectors report their state to the store's ``source_health`` table."""
+
+from __future__ import annotations
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from btcpulse.store.db import Store
+from btcpulse.store.writes import put_health
+
+log = structlog.get_logger("health")
+
+
+class HealthReporter:
+    """Writes one source's status; a store outage is logged, never raised into the collector."""
+
+    def __init__(self, store: Store, name: str, kind: str) -> None:
+        self.store = store
+        self.name = name
+        self.kind = kind
+
+    def _put(self, **kw: object) -> None:
+        try:
+            with self.store.begin() as conn:
+                put_health(conn, self.name, kind=self.kind, **kw)  # type: ignore[arg-type]
+        except SQLAlchemyError as exc:
+            log.warning("health.unrecorded", source=self.name, error=str(exc))
+
+    def up(self, items: int = 0, detail: str | None = None) -> None:
+        self._put(status="up", ok=True, items=items, detail=detail)
+
+    def down(self, reason: str, detail: str | None = None) -> None:
+        self._put(status="down", error=reason, detail=detail)
+
+    def status(self, status: str, detail: str | None = None) -> None:
+        self._put(status=status, detail=detail)

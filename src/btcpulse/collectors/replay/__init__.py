@@ -1,0 +1,1 @@
+"""The offline replay: recorded real headlines and candles, shifted to now and looped."""

@@ -1,0 +1,86 @@
+"""One settings object for the whole product, built once (``Settings()``) and passed down.
+
+Values come from environment variables prefixed ``BTCPULSE_`` and an optional ``.env`` file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_FEEDS = [
+    "coindesk=https://www.coindesk.com/arc/outboundfeeds/rss/",
+    "cointelegraph=https://cointelegraph.com/rss",
+]
+
+
+class Settings(BaseSettings):
+    """Every knob of btcpulse. Immutable once built."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BTCPULSE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    mode: Literal["embedded"] = "embedded"
+    data_dir: Path = Field(default=Path("var"), description="Where embedded data lives.")
+    store_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the store; default: SQLite in data_dir."
+    )
+    bus_path: Path | None = Field(
+        default=None, description="Embedded log file; default: data_dir/bus.db."
+    )
+
+    # topics
+    topic_news: str = "news.raw"
+    topic_prices: str = "prices.ticks"
+    topic_updates: str = "analytics.updates"
+    topic_deadletters: str = "deadletters"
+
+    # web
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_token: str | None = None
+
+    # engine
+    engine_group: str = "engine"
+    engine_max_batch: int = 5000
+    engine_poll_timeout_s: float = 0.25
+    updates_keep_s: int = 24 * 3600
+
+    # collectors
+    news_feeds: list[str] = Field(default_factory=lambda: list(DEFAULT_FEEDS))
+    news_poll_interval_s: float = 60.0
+    http_timeout_s: float = 10.0
+    user_agent: str = "btcpulse/0.1 (+https://github.com/btcpulse/btcpulse)"
+    coinbase_ws_url: str = "wss://advanced-trade-ws.coinbase.com"
+    coinbase_products: list[str] = Field(default_factory=lambda: ["BTC-USD"])
+    live_sources: bool = Field(default=True, description="Start the live collectors in `up`.")
+
+    # replay
+    replay_path: Path = Path("data/replay")
+    replay_speed: float = 60.0
+    replay_mode: Literal["always", "when-offline", "off"] = "always"
+
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @property
+    def resolved_store_url(self) -> str:
+        return self.store_url or f"sqlite:///{(self.data_dir / 'store.db').as_posix()}"
+
+    @property
+    def resolved_bus_path(self) -> Path:
+        return self.bus_path or self.data_dir / "bus.db"
+
+    def feeds(self) -> list[tuple[str, str]]:
+        """The configured feeds as (name, url) pairs."""
+        out = []
+        for spec in self.news_feeds:
+            name, sep, url = spec.partition("=")
+            if not sep:
+                raise ValueError(f"news feed {spec!r} must be NAME=URL")
+            out.append((name.strip(), url.strip()))
+        return out

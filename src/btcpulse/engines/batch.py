@@ -1,0 +1,219 @@
+"""One micro-batch: parse → per-record analytics → windowed candles → keyed updates.
+
+``apply_batch`` runs inside the caller's store transaction; it returns the updates and dead
+letters to publish once that transaction has committed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Connection
+
+from btcpulse.analytics.candles import RESOLUTION_NAMES
+from btcpulse.analytics.sentiment import SentimentScorer, score_news
+from btcpulse.bus.base import Message
+from btcpulse.events import AnalyticsUpdate, Bar, DeadLetter, NewsItem, Trade, parse_event
+from btcpulse.store import schema as t
+from btcpulse.store.upsert import upsert
+from btcpulse.store.writes import put_errors
+from btcpulse.timeutil import to_epoch_us, utcnow
+
+from .windows import recompute
+
+# Candle windows older than this get no live push (history loads would flood the browsers);
+# the newest window of each series always does.
+LIVE_PUSH_HORIZON = timedelta(hours=2)
+
+
+@dataclass
+class BatchOutcome:
+    updates: list[AnalyticsUpdate] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def news_payload(item: NewsItem, score: float, label: str) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "source": item.source,
+        "url": item.url,
+        "title": item.title,
+        "summary": item.summary,
+        "published_at": item.published_at.isoformat(),
+        "lang": item.lang,
+        "replay": item.replay,
+        "sentiment": score,
+        "sentiment_label": label,
+    }
+
+
+def candle_payload(row: dict[str, Any]) -> dict[str, Any]:
+    res = int(row["resolution_s"])
+    return {
+        "venue": row["venue"],
+        "symbol": row["symbol"],
+        "resolution": RESOLUTION_NAMES[res],
+        "resolution_s": res,
+        "t": int(row["start"]),
+        "open": row["open"],
+        "high": row["high"],
+        "low": row["low"],
+        "close": row["close"],
+        "volume": row["volume"],
+        "trades": int(row["trades"]),
+    }
+
+
+def _news(
+    conn: Connection, items: list[NewsItem], scorer: SentimentScorer
+) -> list[AnalyticsUpdate]:
+    if not items:
+        return []
+    unique = list({i.id: i for i in items}.values())
+    upsert(
+        conn,
+        t.news,
+        [
+            {
+                "id": i.id,
+                "source": i.source,
+                "url": i.url,
+                "title": i.title,
+                "summary": i.summary,
+                "published_at": i.published_at,
+                "fetched_at": i.fetched_at,
+                "lang": i.lang,
+                "replay": i.replay,
+            }
+            for i in unique
+        ],
+    )
+    scored = score_news(
+        pl.DataFrame({"id": [i.id for i in unique], "title": [i.title for i in unique]}), scorer
+    )
+    now = utcnow()
+    upsert(
+        conn,
+        t.enrichments,
+        [
+            {
+                "news_id": r["id"],
+                "model_version": r["model_version"],
+                "sentiment": r["sentiment"],
+                "sentiment_label": r["sentiment_label"],
+                "enriched_at": now,
+            }
+            for r in scored.iter_rows(named=True)
+        ],
+    )
+    return [
+        AnalyticsUpdate(
+            key=f"news:{i.id}",
+            kind="news",
+            data=news_payload(i, float(s), str(lbl)),
+            time=now,
+        )
+        for i, s, lbl in zip(unique, scored["sentiment"], scored["sentiment_label"], strict=True)
+    ]
+
+
+def _prices(
+    conn: Connection, trades: list[Trade], bars: list[Bar], now: datetime
+) -> list[AnalyticsUpdate]:
+    trade_times: dict[tuple[str, str], list[int]] = defaultdict(list)
+    bar_times: dict[tuple[str, str], dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+    if trades:
+        upsert(
+            conn,
+            t.trades,
+            [
+                {
+                    "exchange": tr.exchange,
+                    "symbol": tr.symbol,
+                    "trade_id": tr.trade_id,
+                    "price": float(tr.price),
+                    "size": float(tr.size),
+                    "side": tr.side,
+                    "time": tr.time,
+                    "replay": tr.exchange.startswith("replay:"),
+                }
+                for tr in trades
+            ],
+            do_nothing=True,
+        )
+        for tr in trades:
+            trade_times[(tr.exchange, tr.symbol)].append(to_epoch_us(tr.time) // 1_000_000)
+    if bars:
+        rows = {}
+        for b in bars:
+            open_s = to_epoch_us(b.open_time) // 1_000_000
+            rows[(b.venue, b.symbol, b.interval_s, open_s)] = {
+                "venue": b.venue,
+                "symbol": b.symbol,
+                "interval_s": b.interval_s,
+                "open_s": open_s,
+                "open": float(b.open),
+                "high": float(b.high),
+                "low": float(b.low),
+                "close": float(b.close),
+                "volume": float(b.volume),
+                "replay": b.venue.startswith("replay:"),
+            }
+            bar_times[(b.venue, b.symbol)][b.interval_s].append(open_s)
+        upsert(conn, t.bars, list(rows.values()))
+    if not trade_times and not bar_times:
+        return []
+    candles = recompute(conn, trade_times, bar_times)
+    horizon = int((now - LIVE_PUSH_HORIZON).timestamp())
+    newest = candles.group_by(["venue", "symbol", "resolution_s"]).agg(pl.col("start").max())
+    live = candles.join(newest, on=["venue", "symbol", "resolution_s"], suffix="_max").filter(
+        (pl.col("start") >= horizon) | (pl.col("start") == pl.col("start_max"))
+    )
+    out = []
+    for row in live.iter_rows(named=True):
+        p = candle_payload(row)
+        key = f"candle:{p['venue']}:{p['symbol']}:{p['resolution']}:{p['t']}"
+        out.append(AnalyticsUpdate(key=key, kind="candle", data=p, time=now))
+    return out
+
+
+def apply_batch(
+    conn: Connection, messages: list[Message], scorer: SentimentScorer, dlq_topic: str
+) -> BatchOutcome:
+    outcome = BatchOutcome()
+    news: list[NewsItem] = []
+    trades: list[Trade] = []
+    bars: list[Bar] = []
+    letters: list[DeadLetter] = []
+    for m in messages:
+        ev = parse_event(m.value, source=f"{m.topic}[{m.partition}]@{m.offset}")
+        if isinstance(ev, NewsItem):
+            news.append(ev)
+        elif isinstance(ev, Trade):
+            trades.append(ev)
+        elif isinstance(ev, Bar):
+            bars.append(ev)
+        elif isinstance(ev, DeadLetter):
+            letters.append(ev)
+            if ev.stage == "parse" and m.topic != dlq_topic:
+                outcome.dead_letters.append(ev)
+        else:
+            bad = DeadLetter(
+                stage="engine",
+                source=f"{m.topic}[{m.partition}]@{m.offset}",
+                reason=f"unexpected event type {ev.type!r} on topic {m.topic!r}",
+                payload=m.value.decode("utf-8", errors="replace"),
+            )
+            letters.append(bad)
+            outcome.dead_letters.append(bad)
+        outcome.counts[ev.type] += 1
+    now = utcnow()
+    outcome.updates.extend(_news(conn, news, scorer))
+    outcome.updates.extend(_prices(conn, trades, bars, now))
+    put_errors(conn, letters)
+    return outcome

@@ -1,0 +1,128 @@
+"""The embedded micro-batch engine: consume, process, and commit results with offsets.
+
+Each batch is written in one store transaction together with the offsets it consumed (the
+store is the truth about what has been processed), then its updates are published to the
+updates topic. A crash anywhere re-processes at most the uncommitted batch, whose writes are
+idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+
+from btcpulse.analytics.sentiment import SentimentScorer
+from btcpulse.bus.base import Consumer, Producer, TopicPartition
+from btcpulse.config import Settings
+from btcpulse.engines.batch import BatchOutcome, apply_batch
+from btcpulse.events import encode
+from btcpulse.store.db import Store
+from btcpulse.store.writes import (
+    get_offsets,
+    prune_updates,
+    put_health,
+    put_offsets,
+    put_updates,
+)
+from btcpulse.timeutil import utcnow
+
+log = structlog.get_logger("engine")
+
+
+@dataclass
+class EngineStats:
+    batches: int = 0
+    messages: int = 0
+    last_batch_s: float = 0.0
+
+
+class EmbeddedEngine:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        consumer: Consumer,
+        producer: Producer,
+        scorer: SentimentScorer,
+    ) -> None:
+        self.s = settings
+        self.store = store
+        self.consumer = consumer
+        self.producer = producer
+        self.scorer = scorer
+        self.stats = EngineStats()
+        self.topics = [settings.topic_news, settings.topic_prices, settings.topic_deadletters]
+        self._last_health = 0.0
+
+    def start(self) -> None:
+        self.consumer.subscribe(self.topics)
+        with self.store.read() as conn:
+            stored = get_offsets(conn, self.s.engine_group)
+        for tp in self.consumer.assignment():
+            # the store is the truth: a partition it has never seen is read from the start
+            self.consumer.seek(tp, stored.get(tp, 0))
+        log.info(
+            "engine.start", offsets={f"{k.topic}[{k.partition}]": v for k, v in stored.items()}
+        )
+
+    def run_once(self) -> int:
+        """Process one batch (if any arrives within the poll timeout); return its size."""
+        msgs = self.consumer.poll(self.s.engine_poll_timeout_s, self.s.engine_max_batch)
+        if not msgs:
+            self._heartbeat()
+            return 0
+        t0 = time.perf_counter()
+        offsets: dict[TopicPartition, int] = {}
+        for m in msgs:
+            offsets[m.tp] = max(offsets.get(m.tp, 0), m.offset + 1)
+        with self.store.begin() as conn:
+            outcome: BatchOutcome = apply_batch(conn, msgs, self.scorer, self.s.topic_deadletters)
+            stored = put_updates(conn, outcome.updates)
+            put_offsets(conn, self.s.engine_group, offsets)
+        for u in stored:
+            self.producer.produce(self.s.topic_updates, encode(u), key=u.key.encode())
+        for dl in outcome.dead_letters:
+            self.producer.produce(self.s.topic_deadletters, encode(dl), key=dl.error_id.encode())
+        self.producer.flush()
+        self.consumer.commit(offsets)  # for lag monitoring only; the store is the truth
+        self.stats.batches += 1
+        self.stats.messages += len(msgs)
+        self.stats.last_batch_s = time.perf_counter() - t0
+        self._heartbeat(items=len(msgs))
+        return len(msgs)
+
+    def _heartbeat(self, items: int = 0) -> None:
+        now = time.monotonic()
+        if items == 0 and now - self._last_health < 5.0:
+            return
+        if items and now - self._last_health < 1.0:
+            return
+        self._last_health = now
+        lag = sum(
+            max(self.consumer.end_offset(tp) - self.consumer.position(tp), 0)
+            for tp in self.consumer.assignment()
+        )
+        with self.store.begin() as conn:
+            put_health(
+                conn,
+                "engine",
+                kind="engine",
+                status="up",
+                ok=True,
+                items=0,
+                detail=json.dumps(
+                    {"lag": lag, "batches": self.stats.batches, "messages": self.stats.messages}
+                ),
+            )
+            prune_updates(conn, utcnow() - timedelta(seconds=self.s.updates_keep_s))
+
+    def run(self, stop: threading.Event) -> None:
+        self.start()
+        while not stop.is_set():
+            self.run_once()
+        log.info("engine.stop", batches=self.stats.batches, messages=self.stats.messages)

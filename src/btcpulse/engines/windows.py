@@ -1,0 +1,127 @@
+"""Windowed candles for the embedded engine: rewrite every touched window as a full value.
+
+For each (venue, symbol), the touched windows of each stored resolution are recomputed from
+their inputs read back from the store: raw trades for 1 s, then each level from the level
+below (and venue bars where a level has no finer candles). Replaying a batch rewrites the
+same rows with the same values.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+import polars as pl
+from sqlalchemy import Connection, and_, select
+
+from btcpulse.analytics.candles import (
+    BAR_SCHEMA,
+    CANDLE_SCHEMA,
+    RESOLUTIONS,
+    TRADE_SCHEMA,
+    candles_from_trades,
+    contiguous_ranges,
+    level_for_interval,
+    previous_level,
+    rollup,
+)
+from btcpulse.store import schema as t
+from btcpulse.store.writes import put_candles
+from btcpulse.timeutil import from_epoch_s
+
+Series = tuple[str, str]  # (venue, symbol)
+
+
+def _read_trades(conn: Connection, s: Series, lo: int, hi: int) -> pl.DataFrame:
+    c = t.trades.c
+    rows = conn.execute(
+        select(c.exchange, c.symbol, c.trade_id, c.price, c.size, c.time).where(
+            and_(
+                c.exchange == s[0],
+                c.symbol == s[1],
+                c.time >= from_epoch_s(lo),
+                c.time < from_epoch_s(hi),
+            )
+        )
+    ).all()
+    epoch = from_epoch_s(0)
+    return pl.DataFrame(
+        [(r[0], r[1], r[2], r[3], r[4], (r[5] - epoch) // timedelta(microseconds=1)) for r in rows],
+        schema=TRADE_SCHEMA,
+        orient="row",
+    )
+
+
+def _read_candles(conn: Connection, s: Series, res: int, lo: int, hi: int) -> pl.DataFrame:
+    c = t.candles.c
+    cols = [getattr(c, name) for name in CANDLE_SCHEMA]
+    rows = conn.execute(
+        select(*cols).where(
+            and_(
+                c.venue == s[0],
+                c.symbol == s[1],
+                c.resolution_s == res,
+                c.start >= lo,
+                c.start < hi,
+            )
+        )
+    ).all()
+    return pl.DataFrame([tuple(r) for r in rows], schema=CANDLE_SCHEMA, orient="row")
+
+
+def _read_bars(conn: Connection, s: Series, res: int, lo: int, hi: int) -> pl.DataFrame:
+    prev = previous_level(res) or 0
+    c = t.bars.c
+    cols = [getattr(c, name) for name in BAR_SCHEMA]
+    rows = conn.execute(
+        select(*cols).where(
+            and_(
+                c.venue == s[0],
+                c.symbol == s[1],
+                c.interval_s > prev,
+                c.interval_s <= res,
+                c.open_s >= lo,
+                c.open_s < hi,
+            )
+        )
+    ).all()
+    return pl.DataFrame([tuple(r) for r in rows], schema=BAR_SCHEMA, orient="row")
+
+
+def recompute(
+    conn: Connection,
+    trade_times: dict[Series, list[int]],
+    bar_times: dict[Series, dict[int, list[int]]],
+) -> pl.DataFrame:
+    """Rewrite every window touched by new trades (epoch seconds per series) or bars
+    (open seconds per series and interval). Returns the rewritten candles, all levels."""
+    out: list[pl.DataFrame] = []
+    for series in set(trade_times) | set(bar_times):
+        touched: dict[int, set[int]] = defaultdict(set)
+        for ts in trade_times.get(series, []):
+            touched[RESOLUTIONS[0]].add(ts - ts % RESOLUTIONS[0])
+        for interval, opens in bar_times.get(series, {}).items():
+            level = level_for_interval(interval)
+            touched[level].update(o - o % level for o in opens)
+        carried: set[int] = set()
+        for res in RESOLUTIONS:
+            windows = touched[res] | {w - w % res for w in carried}
+            if not windows:
+                continue
+            parts = []
+            for lo, hi in contiguous_ranges(sorted(windows), res):
+                prev = previous_level(res)
+                if prev is None:
+                    candles = candles_from_trades(_read_trades(conn, series, lo, hi), res)
+                else:
+                    candles = rollup(
+                        _read_candles(conn, series, prev, lo, hi),
+                        _read_bars(conn, series, res, lo, hi),
+                        res,
+                    )
+                parts.append(candles.filter(pl.col("start").is_in(sorted(windows))))
+            level_df = pl.concat(parts) if parts else pl.DataFrame(schema=CANDLE_SCHEMA)
+            put_candles(conn, level_df)
+            out.append(level_df)
+            carried = set(windows)
+    return pl.concat(out) if out else pl.DataFrame(schema=CANDLE_SCHEMA)

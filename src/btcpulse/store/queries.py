@@ -1,0 +1,238 @@
+"""Read queries behind the API: candles at a bounded number of points, news, health, updates."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Connection, and_, func, select
+
+from btcpulse.analytics.candles import (
+    BAR_SCHEMA,
+    CANDLE_SCHEMA,
+    RESOLUTION_NAMES,
+    RESOLUTIONS,
+    rollup,
+)
+from btcpulse.store import schema as t
+from btcpulse.timeutil import from_epoch_s, utcnow
+
+MAX_POINTS = 2000
+
+
+def choose_resolution(span_s: float, max_points: int = MAX_POINTS) -> int:
+    """The finest stored resolution that gives at most ``max_points`` windows over the span."""
+    for r in RESOLUTIONS:
+        if span_s / r <= max_points:
+            return r
+    return RESOLUTIONS[-1]
+
+
+def venues(conn: Connection) -> list[dict[str, Any]]:
+    c = t.candles.c
+    rows = conn.execute(
+        select(c.venue, c.symbol, func.max(c.start).label("last"), func.max(c.replay))
+        .where(c.resolution_s == 60)
+        .group_by(c.venue, c.symbol)
+    ).all()
+    return [
+        {
+            "venue": r[0],
+            "symbol": r[1],
+            "replay": bool(r[3]),
+            "last_time": from_epoch_s(int(r[2]) + 60).isoformat(),
+        }
+        for r in rows
+    ]
+
+
+def first_candle(conn: Connection, venue: str, symbol: str) -> int | None:
+    c = t.candles.c
+    value = conn.execute(
+        select(func.min(c.start)).where(
+            and_(c.venue == venue, c.symbol == symbol, c.resolution_s == RESOLUTIONS[-1])
+        )
+    ).scalar_one_or_none()
+    return None if value is None else int(value)
+
+
+def candles(
+    conn: Connection, venue: str, symbol: str, lo: int, hi: int, max_points: int = MAX_POINTS
+) -> tuple[int, pl.DataFrame]:
+    """Candles over ``[lo, hi)`` epoch seconds: the finest resolution with data that keeps the
+    answer within ``max_points`` (coarser where a venue has no finer data)."""
+    c = t.candles.c
+    wanted = choose_resolution(max(hi - lo, 1), max_points)
+    res = conn.execute(
+        select(func.min(c.resolution_s)).where(
+            and_(
+                c.venue == venue,
+                c.symbol == symbol,
+                c.resolution_s >= wanted,
+                c.start >= lo - lo % wanted,
+                c.start < hi,
+            )
+        )
+    ).scalar_one_or_none()
+    if res is None:
+        return wanted, pl.DataFrame(schema=CANDLE_SCHEMA)
+    res = int(res)
+    cols = [getattr(c, name) for name in CANDLE_SCHEMA]
+    rows = conn.execute(
+        select(*cols)
+        .where(
+            and_(
+                c.venue == venue,
+                c.symbol == symbol,
+                c.resolution_s == res,
+                c.start >= lo - lo % res,
+                c.start < hi,
+            )
+        )
+        .order_by(c.start)
+    ).all()
+    df = pl.DataFrame([tuple(r) for r in rows], schema=CANDLE_SCHEMA, orient="row")
+    while df.height > max_points:  # spans of more than max_points days: coarser buckets
+        res *= 2
+        df = rollup(df, pl.DataFrame(schema=BAR_SCHEMA), res).sort("start")
+    return res, df
+
+
+def resolution_name(res: int) -> str:
+    return RESOLUTION_NAMES.get(res, f"{res}s")
+
+
+def news(
+    conn: Connection,
+    *,
+    model_version: str,
+    limit: int,
+    lo: datetime | None = None,
+    hi: datetime | None = None,
+    source: str | None = None,
+) -> list[dict[str, Any]]:
+    n, e = t.news.c, t.enrichments.c
+    q = (
+        select(
+            n.id,
+            n.source,
+            n.url,
+            n.title,
+            n.summary,
+            n.published_at,
+            n.lang,
+            n.replay,
+            e.sentiment,
+            e.sentiment_label,
+        )
+        .select_from(
+            t.news.outerjoin(
+                t.enrichments, and_(e.news_id == n.id, e.model_version == model_version)
+            )
+        )
+        .order_by(n.published_at.desc(), n.id)
+        .limit(limit)
+    )
+    if lo is not None:
+        q = q.where(n.published_at >= lo)
+    if hi is not None:
+        q = q.where(n.published_at < hi)
+    if source:
+        q = q.where(n.source == source)
+    return [
+        {
+            "id": r.id,
+            "source": r.source,
+            "url": r.url,
+            "title": r.title,
+            "summary": r.summary,
+            "published_at": r.published_at.isoformat(),
+            "lang": r.lang,
+            "replay": bool(r.replay),
+            "sentiment": r.sentiment,
+            "sentiment_label": r.sentiment_label,
+        }
+        for r in conn.execute(q)
+    ]
+
+
+STALE_AFTER = timedelta(minutes=3)
+
+
+def health(conn: Connection) -> dict[str, Any]:
+    now = utcnow()
+    sources = []
+    engine: dict[str, Any] = {"lag": None, "last_batch_at": None, "status": "down"}
+    for r in conn.execute(select(t.source_health).order_by(t.source_health.c.name)):
+        status = r.status
+        if status == "up" and now - r.updated_at > STALE_AFTER:
+            status = "stale"
+        row = {
+            "name": r.name,
+            "kind": r.kind,
+            "status": status,
+            "last_success": r.last_success.isoformat() if r.last_success else None,
+            "last_error": r.last_error.isoformat() if r.last_error else None,
+            "last_error_reason": r.last_error_reason,
+            "items_total": int(r.items_total),
+            "detail": r.detail,
+            "updated_at": r.updated_at.isoformat(),
+        }
+        if r.kind == "engine":
+            info = json.loads(r.detail or "{}")
+            engine = {
+                "status": status,
+                "lag": info.get("lag"),
+                "last_batch_at": row["last_success"],
+                "batches": info.get("batches"),
+                "messages": info.get("messages"),
+            }
+        sources.append(row)
+    errors_total = conn.execute(select(func.count()).select_from(t.errors)).scalar_one()
+    feeding = any(s["status"] == "up" and s["kind"] in ("prices", "replay") for s in sources)
+    ok = engine["status"] == "up" and feeding
+    return {
+        "status": "ok" if ok else "degraded",
+        "sources": sources,
+        "engine": engine,
+        "errors_total": int(errors_total),
+    }
+
+
+def errors(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    c = t.errors.c
+    rows = conn.execute(select(t.errors).order_by(c.time.desc()).limit(limit)).all()
+    return [
+        {
+            "id": r.id,
+            "time": r.time.isoformat(),
+            "stage": r.stage,
+            "source": r.source,
+            "reason": r.reason,
+            "payload": r.payload[:2000],
+        }
+        for r in rows
+    ]
+
+
+def last_seq(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(t.updates.c.seq), 0))).scalar_one())
+
+
+def updates_since(conn: Connection, since: int, limit: int) -> list[dict[str, Any]]:
+    c = t.updates.c
+    rows = conn.execute(
+        select(c.seq, c.key, c.kind, c.data).where(c.seq > since).order_by(c.seq).limit(limit)
+    ).all()
+    return [
+        {
+            "type": "update",
+            "seq": int(r.seq),
+            "key": r.key,
+            "kind": r.kind,
+            "data": json.loads(r.data),
+        }
+        for r in rows
+    ]

@@ -1,0 +1,148 @@
+"""Tables (SQLAlchemy Core). Every table has a natural key so every write is an upsert.
+
+Candle windows are keyed by ``start`` in epoch seconds (UTC) and ``resolution_s``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from btcpulse.store.types import UtcDateTime
+
+metadata = MetaData()
+
+news = Table(
+    "news",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("source", String(100), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("published_at", UtcDateTime, nullable=False),
+    Column("fetched_at", UtcDateTime, nullable=False),
+    Column("lang", String(16), nullable=False),
+    Column("replay", Boolean, nullable=False),
+    Index("ix_news_published_at", "published_at"),
+    Index("ix_news_replay_published", "replay", "published_at"),
+)
+
+enrichments = Table(
+    "enrichments",
+    metadata,
+    Column("news_id", String(64), primary_key=True),
+    Column("model_version", String(64), primary_key=True),
+    Column("sentiment", Float, nullable=False),
+    Column("sentiment_label", String(16), nullable=False),
+    Column("enriched_at", UtcDateTime, nullable=False),
+)
+
+trades = Table(
+    "trades",
+    metadata,
+    Column("exchange", String(64), primary_key=True),
+    Column("symbol", String(32), primary_key=True),
+    Column("trade_id", String(128), primary_key=True),
+    Column("price", Float, nullable=False),
+    Column("size", Float, nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("time", UtcDateTime, nullable=False),
+    Column("replay", Boolean, nullable=False),
+    Index("ix_trades_venue_time", "exchange", "symbol", "time"),
+)
+
+bars = Table(
+    "bars",
+    metadata,
+    Column("venue", String(64), primary_key=True),
+    Column("symbol", String(32), primary_key=True),
+    Column("interval_s", Integer, primary_key=True),
+    Column("open_s", BigInteger, primary_key=True),
+    Column("open", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("close", Float, nullable=False),
+    Column("volume", Float, nullable=False),
+    Column("replay", Boolean, nullable=False),
+)
+
+candles = Table(
+    "candles",
+    metadata,
+    Column("venue", String(64), primary_key=True),
+    Column("symbol", String(32), primary_key=True),
+    Column("resolution_s", Integer, primary_key=True),
+    Column("start", BigInteger, primary_key=True),
+    Column("open", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("close", Float, nullable=False),
+    Column("volume", Float, nullable=False),
+    Column("quote_volume", Float, nullable=False),
+    Column("trades", Integer, nullable=False),
+    Column("replay", Boolean, nullable=False),
+)
+
+errors = Table(
+    "errors",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("time", UtcDateTime, nullable=False),
+    Column("stage", String(64), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Index("ix_errors_time", "time"),
+)
+
+source_health = Table(
+    "source_health",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("last_success", UtcDateTime),
+    Column("last_error", UtcDateTime),
+    Column("last_error_reason", Text),
+    Column("items_total", BigInteger, nullable=False, default=0),
+    Column("detail", Text),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+engine_offsets = Table(
+    "engine_offsets",
+    metadata,
+    Column("consumer", String(100), primary_key=True),
+    Column("topic", String(200), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+)
+
+updates = Table(
+    "updates",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("seq", BigInteger, nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("time", UtcDateTime, nullable=False),
+)
+
+collector_state = Table(
+    "collector_state",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

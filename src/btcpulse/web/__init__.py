@@ -1,0 +1,1 @@
+"""The web app: REST API, WebSocket push and the dashboard."""

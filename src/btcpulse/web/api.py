@@ -1,0 +1,121 @@
+"""REST API v1 (read-only, public)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from btcpulse.analytics.sentiment import BASELINE_VERSION
+from btcpulse.store import queries
+from btcpulse.store.db import Store
+from btcpulse.timeutil import utcnow
+
+router = APIRouter(prefix="/api/v1")
+
+Time = Annotated[
+    datetime | None, Query(description="ISO 8601 time with a UTC offset, e.g. 2026-01-01T00:00Z")
+]
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _aware(name: str, value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise HTTPException(422, f"{name!r} needs a UTC offset (e.g. 'Z' or '+00:00')")
+    return value
+
+
+@router.get("/venues", summary="Venues with candles, replay ones flagged")
+def get_venues(request: Request) -> dict[str, Any]:
+    with _store(request).read() as conn:
+        return {"venues": queries.venues(conn)}
+
+
+@router.get("/candles", summary="OHLCV candles; the resolution keeps the answer ≤ ~2,000 points")
+def get_candles(
+    request: Request,
+    venue: str,
+    symbol: str = "BTC-USD",
+    from_: Annotated[Time, Query(alias="from")] = None,
+    to: Time = None,
+) -> dict[str, Any]:
+    hi_t = _aware("to", to) or utcnow()
+    lo_t = _aware("from", from_)
+    with _store(request).read() as conn:
+        if lo_t is None:
+            first = queries.first_candle(conn, venue, symbol)
+            lo = first if first is not None else int((hi_t - timedelta(days=1)).timestamp())
+        else:
+            lo = int(lo_t.timestamp())
+        hi = int(hi_t.timestamp()) + 1
+        if hi <= lo:
+            raise HTTPException(422, "'from' must be before 'to'")
+        res, df = queries.candles(conn, venue, symbol, lo, hi)
+    return {
+        "venue": venue,
+        "symbol": symbol,
+        "resolution": queries.resolution_name(res),
+        "resolution_s": res,
+        "replay": venue.startswith("replay:"),
+        "candles": [
+            {
+                "t": r["start"],
+                "open": r["open"],
+                "high": r["high"],
+                "low": r["low"],
+                "close": r["close"],
+                "volume": r["volume"],
+                "trades": r["trades"],
+            }
+            for r in df.iter_rows(named=True)
+        ],
+    }
+
+
+@router.get("/news", summary="Latest news with sentiment, newest first")
+def get_news(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    from_: Annotated[Time, Query(alias="from")] = None,
+    to: Time = None,
+    source: str | None = None,
+) -> dict[str, Any]:
+    with _store(request).read() as conn:
+        items = queries.news(
+            conn,
+            model_version=BASELINE_VERSION,
+            limit=limit,
+            lo=_aware("from", from_),
+            hi=_aware("to", to),
+            source=source,
+        )
+    return {"items": items}
+
+
+@router.get("/health", summary="Every source, the engine and the error count")
+def get_health(request: Request) -> dict[str, Any]:
+    with _store(request).read() as conn:
+        return queries.health(conn)
+
+
+@router.get("/errors", summary="Latest dead letters with their reasons")
+def get_errors(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    with _store(request).read() as conn:
+        return {"errors": queries.errors(conn, limit)}
+
+
+@router.get("/updates", summary="Updates after a sequence number (catch-up after reconnect)")
+def get_updates(
+    request: Request,
+    since: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    with _store(request).read() as conn:
+        ups = queries.updates_since(conn, since, limit)
+        top = queries.last_seq(conn)
+    return {"updates": ups, "last_seq": top}

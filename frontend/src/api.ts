@@ -1,0 +1,54 @@
+// REST client for the btcpulse back end (same origin).
+import type { CandlesResponse, Health, NewsItem, UpdatesResponse, Venue } from "./types";
+
+export class ApiError extends Error {
+  constructor(
+    readonly path: string,
+    readonly status: number,
+  ) {
+    super(`GET ${path} failed (${status})`);
+  }
+}
+
+async function getJson<T>(path: string, params: Record<string, string | number | undefined> = {}, signal?: AbortSignal): Promise<T> {
+  const query = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined) query.set(k, String(v));
+  }
+  const qs = query.toString();
+  const url = qs ? `${path}?${qs}` : path;
+  const res = await fetch(url, { headers: { Accept: "application/json" }, signal: signal ?? null });
+  if (!res.ok) throw new ApiError(path, res.status);
+  return (await res.json()) as T;
+}
+
+export async function fetchVenues(): Promise<Venue[]> {
+  const body = await getJson<{ venues?: Venue[] }>("/api/v1/venues");
+  return Array.isArray(body.venues) ? body.venues : [];
+}
+
+export interface CandleQuery {
+  venue: string;
+  symbol: string;
+  /** ISO 8601; omitted means "all". */
+  from?: string | undefined;
+}
+
+export async function fetchCandles(q: CandleQuery, signal?: AbortSignal): Promise<CandlesResponse> {
+  const body = await getJson<CandlesResponse>("/api/v1/candles", { venue: q.venue, symbol: q.symbol, from: q.from }, signal);
+  return { ...body, candles: Array.isArray(body.candles) ? body.candles : [] };
+}
+
+export async function fetchNews(limit: number): Promise<NewsItem[]> {
+  const body = await getJson<{ items?: NewsItem[] }>("/api/v1/news", { limit });
+  return Array.isArray(body.items) ? body.items : [];
+}
+
+export function fetchHealth(): Promise<Health> {
+  return getJson<Health>("/api/v1/health");
+}
+
+export async function fetchUpdates(since: number, limit: number): Promise<UpdatesResponse> {
+  const body = await getJson<UpdatesResponse>("/api/v1/updates", { since, limit });
+  return { updates: Array.isArray(body.updates) ? body.updates : [], last_seq: body.last_seq };
+}

@@ -1,0 +1,222 @@
+// Candlestick + volume chart (TradingView lightweight-charts).
+import {
+  CandlestickSeries,
+  ColorType,
+  CrosshairMode,
+  HistogramSeries,
+  TickMarkType,
+  createChart,
+  type CandlestickData,
+  type HistogramData,
+  type IChartApi,
+  type ISeriesApi,
+  type Time,
+  type UTCTimestamp,
+} from "lightweight-charts";
+import { isFiniteNumber } from "./dom";
+import { formatCompact, formatDateTime, formatPrice, formatTick, locale } from "./i18n";
+import type { Candle, CandleUpdateData, CandlesResponse } from "./types";
+
+const UP = "#26a69a";
+const DOWN = "#ef5350";
+const UP_VOL = "rgba(38, 166, 154, 0.45)";
+const DOWN_VOL = "rgba(239, 83, 80, 0.45)";
+
+/** What the chart currently shows; live updates must match it to be applied. */
+export interface ChartSeriesInfo {
+  venue: string;
+  symbol: string;
+  resolution: string;
+  resolutionS: number;
+  replay: boolean;
+}
+
+function isCandle(c: unknown): c is Candle {
+  if (typeof c !== "object" || c === null) return false;
+  const r = c as Record<string, unknown>;
+  return (
+    isFiniteNumber(r.t) && isFiniteNumber(r.open) && isFiniteNumber(r.high) && isFiniteNumber(r.low) && isFiniteNumber(r.close)
+  );
+}
+
+function toBar(c: Candle): CandlestickData<Time> {
+  return { time: c.t as UTCTimestamp, open: c.open, high: c.high, low: c.low, close: c.close };
+}
+
+function toVolume(c: Candle): HistogramData<Time> {
+  return {
+    time: c.t as UTCTimestamp,
+    value: isFiniteNumber(c.volume) ? c.volume : 0,
+    color: c.close >= c.open ? UP_VOL : DOWN_VOL,
+  };
+}
+
+function timeToSeconds(time: Time): number {
+  return typeof time === "number" ? time : Math.floor(new Date(String(time)).getTime() / 1000);
+}
+
+export class PriceChart {
+  private readonly chart: IChartApi;
+  private readonly candles: ISeriesApi<"Candlestick">;
+  private readonly volume: ISeriesApi<"Histogram">;
+  private info: ChartSeriesInfo | null = null;
+  private count = 0;
+  private lastT: number | null = null;
+  private lastCandle: Candle | null = null;
+  private loading = false;
+  private pending: CandleUpdateData[] = [];
+
+  /** Called after every load and every applied update. */
+  onChange: () => void = () => {};
+
+  constructor(private readonly container: HTMLElement) {
+    this.chart = createChart(container, {
+      autoSize: true,
+      layout: {
+        background: { type: ColorType.Solid, color: "transparent" },
+        textColor: "#aab4c3",
+        fontFamily: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+        attributionLogo: true,
+      },
+      grid: {
+        vertLines: { color: "rgba(255,255,255,0.04)" },
+        horzLines: { color: "rgba(255,255,255,0.06)" },
+      },
+      crosshair: { mode: CrosshairMode.Normal },
+      rightPriceScale: { borderColor: "rgba(255,255,255,0.12)", scaleMargins: { top: 0.08, bottom: 0.28 } },
+      timeScale: {
+        borderColor: "rgba(255,255,255,0.12)",
+        timeVisible: true,
+        secondsVisible: false,
+        shiftVisibleRangeOnNewBar: true,
+        rightOffset: 3,
+      },
+    });
+    this.candles = this.chart.addSeries(CandlestickSeries, {
+      upColor: UP,
+      downColor: DOWN,
+      borderVisible: false,
+      wickUpColor: UP,
+      wickDownColor: DOWN,
+      priceFormat: { type: "custom", minMove: 0.01, formatter: (p: number) => formatPrice(p) },
+    });
+    this.volume = this.chart.addSeries(HistogramSeries, {
+      priceScaleId: "",
+      lastValueVisible: false,
+      priceLineVisible: false,
+      priceFormat: { type: "custom", minMove: 0.00000001, formatter: (v: number) => formatCompact(v) },
+    });
+    this.volume.priceScale().applyOptions({ scaleMargins: { top: 0.78, bottom: 0 } });
+    this.applyLocale();
+    this.writeAttributes();
+  }
+
+  /** Re-apply locale / time-zone dependent formatters (after a language or zone switch). */
+  applyLocale(): void {
+    this.chart.applyOptions({
+      localization: {
+        locale: locale(),
+        timeFormatter: (time: Time) => formatDateTime(new Date(timeToSeconds(time) * 1000)),
+      },
+      timeScale: {
+        tickMarkFormatter: (time: Time, type: TickMarkType) => {
+          const secs = timeToSeconds(time);
+          switch (type) {
+            case TickMarkType.Year:
+              return formatTick(secs, "year");
+            case TickMarkType.Month:
+              return formatTick(secs, "month");
+            case TickMarkType.DayOfMonth:
+              return formatTick(secs, "day");
+            case TickMarkType.Time:
+              return formatTick(secs, "time");
+            default:
+              return formatTick(secs, "seconds");
+          }
+        },
+      },
+    });
+  }
+
+  get shown(): ChartSeriesInfo | null {
+    return this.info;
+  }
+
+  get last(): Candle | null {
+    return this.lastCandle;
+  }
+
+  /** Start a (re)load: live updates are queued until `setData` is called. */
+  beginLoad(): void {
+    this.loading = true;
+    this.pending = [];
+  }
+
+  /** Loading failed: keep what is drawn and resume applying live updates. */
+  abortLoad(): void {
+    this.loading = false;
+    const queued = this.pending;
+    this.pending = [];
+    for (const u of queued) this.applyUpdate(u);
+  }
+
+  setData(resp: CandlesResponse): void {
+    const rows = resp.candles.filter(isCandle).sort((a, b) => a.t - b.t);
+    // Drop duplicate times (keep the later row): lightweight-charts requires strictly ascending times.
+    const unique: Candle[] = [];
+    for (const c of rows) {
+      if (unique.length && unique[unique.length - 1]!.t === c.t) unique[unique.length - 1] = c;
+      else unique.push(c);
+    }
+    this.info = {
+      venue: resp.venue,
+      symbol: resp.symbol,
+      resolution: resp.resolution,
+      resolutionS: resp.resolution_s,
+      replay: resp.replay,
+    };
+    this.candles.setData(unique.map(toBar));
+    this.volume.setData(unique.map(toVolume));
+    this.count = unique.length;
+    this.lastCandle = unique.length ? unique[unique.length - 1]! : null;
+    this.lastT = this.lastCandle ? this.lastCandle.t : null;
+    this.chart.applyOptions({ timeScale: { secondsVisible: resp.resolution_s < 60 } });
+    this.chart.timeScale().fitContent();
+
+    this.loading = false;
+    const queued = this.pending;
+    this.pending = [];
+    for (const u of queued) this.applyUpdate(u, false);
+    this.writeAttributes();
+    this.onChange();
+  }
+
+  /** Apply one live candle; ignored unless it matches the shown venue/symbol/resolution. */
+  applyUpdate(u: CandleUpdateData, notify = true): void {
+    if (this.loading) {
+      this.pending.push(u);
+      return;
+    }
+    const info = this.info;
+    if (!info || !isCandle(u)) return;
+    if (u.venue !== info.venue || u.symbol !== info.symbol || u.resolution !== info.resolution) return;
+    if (this.lastT !== null && u.t < this.lastT) return; // older than the last bar
+    const appended = this.lastT === null || u.t > this.lastT;
+    this.candles.update(toBar(u));
+    this.volume.update(toVolume(u));
+    if (appended) this.count += 1;
+    this.lastT = u.t;
+    this.lastCandle = u;
+    if (notify) {
+      this.writeAttributes();
+      this.onChange();
+    }
+  }
+
+  private writeAttributes(): void {
+    const ds = this.container.dataset;
+    ds.candles = String(this.count);
+    ds.lastTime = this.lastT === null ? "" : String(this.lastT);
+    ds.resolution = this.info?.resolution ?? "";
+  }
+}

@@ -1,0 +1,320 @@
+// btcpulse dashboard: wires the REST loads, the live feed and the controls.
+import "./style.css";
+import { fetchCandles, fetchNews, fetchVenues } from "./api";
+import { PriceChart, type ChartSeriesInfo } from "./chart";
+import { byTestId, el } from "./dom";
+import { HealthPanel } from "./health";
+import {
+  browserLang,
+  formatPrice,
+  formatShortDateTime,
+  getLang,
+  getTimeZoneMode,
+  isLang,
+  setLang,
+  setTimeZoneMode,
+  t,
+  translateStatic,
+  type Lang,
+  type MessageKey,
+  type TimeZoneMode,
+} from "./i18n";
+import { NewsList } from "./news";
+import { RANGES, type Candle, type RangeKey, type Venue } from "./types";
+import { readUrlState, writeUrlState } from "./url";
+import { LiveFeed, type FeedState } from "./ws";
+
+const LS_LANG = "btcpulse.lang";
+const LS_TZ = "btcpulse.tz";
+const DEFAULT_RANGE: RangeKey = "24h";
+const NEWS_LIMIT = 50;
+const RANGE_SECONDS: Record<RangeKey, number | null> = { "1h": 3600, "24h": 86400, "7d": 7 * 86400, all: null };
+
+function storageGet(key: string): string | null {
+  try {
+    return window.localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+function storageSet(key: string, value: string): void {
+  try {
+    window.localStorage.setItem(key, value);
+  } catch {
+    // storage may be unavailable (private mode); the URL still carries the state
+  }
+}
+
+// ---- state ----------------------------------------------------------------
+
+const initial = readUrlState();
+const storedLang = storageGet(LS_LANG);
+setLang(initial.lang ?? (isLang(storedLang) ? storedLang : browserLang()));
+setTimeZoneMode(storageGet(LS_TZ) === "local" ? "local" : "utc");
+
+let range: RangeKey = initial.range ?? DEFAULT_RANGE;
+let venues: Venue[] = [];
+let selected: Venue | null = null;
+let wsState: FeedState = "closed";
+let chartMessage: MessageKey | null = "loading";
+let loadToken = 0;
+let loadAbort: AbortController | null = null;
+
+// ---- elements -------------------------------------------------------------
+
+const venueSelect = byTestId<HTMLSelectElement>("venue-select");
+const langSelect = byTestId<HTMLSelectElement>("lang-select");
+const tzToggle = byTestId<HTMLButtonElement>("tz-toggle");
+const replayBadge = byTestId("replay-badge");
+const wsStatus = byTestId("ws-status");
+const chartTitle = byTestId("chart-title");
+const lastPrice = byTestId("last-price");
+const chartMessageEl = byTestId("chart-message");
+const rangeButtons = RANGES.map((r) => byTestId<HTMLButtonElement>(`range-${r}`));
+
+const chart = new PriceChart(byTestId("price-chart"));
+const news = new NewsList(byTestId<HTMLUListElement>("news-list"), byTestId("news-empty"));
+const health = new HealthPanel(byTestId("health-rows"), byTestId("health-summary"));
+const feed = new LiveFeed({
+  onUpdate(u) {
+    if (u.kind === "candle") chart.applyUpdate(u.data);
+    else news.upsert(u.data);
+  },
+  onState(state) {
+    wsState = state;
+    renderWsStatus();
+  },
+  onResync() {
+    void loadCandles();
+    void loadNews();
+  },
+});
+
+// ---- venues ---------------------------------------------------------------
+
+const venueKey = (v: Venue): string => `${v.venue}\u0000${v.symbol}`;
+const lastTimeMs = (v: Venue): number => (v.last_time ? Date.parse(v.last_time) || 0 : 0);
+
+/** Non-replay venue with the most recent data, else the most recent replay venue. */
+function pickDefaultVenue(list: Venue[]): Venue | null {
+  const newest = (vs: Venue[]): Venue | null =>
+    vs.reduce<Venue | null>((best, v) => (best === null || lastTimeMs(v) > lastTimeMs(best) ? v : best), null);
+  const live = list.filter((v) => !v.replay && v.last_time);
+  if (live.length) return newest(live);
+  const replay = list.filter((v) => v.replay);
+  if (replay.length) return newest(replay);
+  return list[0] ?? null;
+}
+
+function findVenue(list: Venue[], venue: string | null, symbol: string | null): Venue | null {
+  if (!venue) return null;
+  return list.find((v) => v.venue === venue && (!symbol || v.symbol === symbol)) ?? null;
+}
+
+function renderVenueOptions(): void {
+  const options = venues.map((v) => {
+    const suffix = v.replay ? ` ${t("venue_replay_suffix")}` : v.last_time ? "" : ` ${t("venue_no_data")}`;
+    const label = `${v.venue} · ${v.symbol}${suffix}`;
+    return el("option", { value: venueKey(v) }, label);
+  });
+  venueSelect.replaceChildren(...options);
+  venueSelect.disabled = venues.length === 0;
+  if (selected) venueSelect.value = venueKey(selected);
+}
+
+async function refreshVenues(): Promise<void> {
+  try {
+    venues = await fetchVenues();
+  } catch {
+    return; // keep the previous list
+  }
+  if (selected) selected = findVenue(venues, selected.venue, selected.symbol) ?? selected;
+  renderVenueOptions();
+}
+
+function selectVenue(v: Venue | null): void {
+  selected = v;
+  if (v) {
+    const ambiguous = venues.filter((x) => x.venue === v.venue).length > 1;
+    writeUrlState({ venue: v.venue, symbol: ambiguous ? v.symbol : null });
+    venueSelect.value = venueKey(v);
+  }
+  renderReplay();
+  renderChartHeader();
+}
+
+// ---- rendering ------------------------------------------------------------
+
+function renderReplay(): void {
+  const replay = selected?.replay ?? chart.shown?.replay ?? false;
+  replayBadge.hidden = !replay;
+  replayBadge.title = t("replay_badge_title");
+  document.body.classList.toggle("is-replay", replay);
+}
+
+function renderWsStatus(): void {
+  wsStatus.dataset.state = wsState;
+  const label = wsState === "open" ? t("ws_open") : t("ws_closed");
+  wsStatus.title = label;
+  wsStatus.querySelector(".ws-label")!.textContent = label;
+}
+
+function renderRange(): void {
+  for (const btn of rangeButtons) btn.setAttribute("aria-pressed", String(btn.dataset.range === range));
+}
+
+function renderTzToggle(): void {
+  const mode: TimeZoneMode = getTimeZoneMode();
+  tzToggle.textContent = mode === "utc" ? t("tz_utc") : t("tz_local");
+  tzToggle.setAttribute("aria-pressed", String(mode === "local"));
+}
+
+function renderChartMessage(): void {
+  chartMessageEl.hidden = chartMessage === null;
+  chartMessageEl.textContent = chartMessage ? t(chartMessage) : "";
+}
+
+function renderChartHeader(): void {
+  const shown: ChartSeriesInfo | null = chart.shown;
+  const last: Candle | null = chart.last;
+  const matching = shown && selected && shown.venue === selected.venue && shown.symbol === selected.symbol;
+  const parts: string[] = [];
+  if (selected) parts.push(selected.symbol, selected.venue);
+  if (matching && shown) parts.push(shown.resolution);
+  const replay = selected?.replay || (matching && shown?.replay);
+  const title: (Node | string)[] = [parts.length ? parts.join(" · ") : t("price")];
+  if (replay) title.push(" · ", el("span", { class: "tag tag-replay" }, t("replay_tag")));
+  chartTitle.replaceChildren(...title);
+  const candle = matching ? last : null;
+  if (candle) {
+    const up = candle.close >= candle.open;
+    lastPrice.replaceChildren(
+      el("span", { class: "muted" }, `${t("last")} `),
+      el("strong", { class: up ? "up" : "down" }, formatPrice(candle.close)),
+      el("span", { class: "muted" }, ` · ${formatShortDateTime(new Date(candle.t * 1000))}`),
+    );
+  } else {
+    lastPrice.replaceChildren();
+  }
+}
+
+function renderAllText(): void {
+  document.documentElement.lang = getLang();
+  langSelect.value = getLang();
+  translateStatic();
+  renderVenueOptions();
+  renderReplay();
+  renderWsStatus();
+  renderRange();
+  renderTzToggle();
+  renderChartMessage();
+  chart.applyLocale();
+  renderChartHeader();
+  news.rerender();
+  health.render();
+}
+
+chart.onChange = () => renderChartHeader();
+
+// ---- loading --------------------------------------------------------------
+
+function toIso(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "+00:00");
+}
+
+/** Start of the chosen range, anchored at "now" (for a replay venue: its newest data). */
+function rangeStart(v: Venue): string | undefined {
+  const secs = RANGE_SECONDS[range];
+  if (secs === null) return undefined;
+  const anchor = v.replay && v.last_time ? lastTimeMs(v) || Date.now() : Date.now();
+  return toIso(anchor - secs * 1000);
+}
+
+async function loadCandles(): Promise<void> {
+  const token = ++loadToken;
+  loadAbort?.abort();
+  const v = selected;
+  if (!v) {
+    chartMessage = "no_venues";
+    renderChartMessage();
+    return;
+  }
+  const abort = new AbortController();
+  loadAbort = abort;
+  chart.beginLoad();
+  chartMessage = "loading";
+  renderChartMessage();
+  try {
+    const resp = await fetchCandles({ venue: v.venue, symbol: v.symbol, from: rangeStart(v) }, abort.signal);
+    if (token !== loadToken) return;
+    chart.setData(resp);
+    chartMessage = chart.shown && resp.candles.length === 0 ? "no_candles" : null;
+  } catch {
+    if (token !== loadToken) return;
+    chart.abortLoad();
+    chartMessage = "load_error";
+  }
+  renderChartMessage();
+  renderReplay();
+}
+
+async function loadNews(): Promise<void> {
+  try {
+    news.setItems(await fetchNews(NEWS_LIMIT));
+  } catch {
+    news.setItems([]);
+  }
+}
+
+// ---- controls -------------------------------------------------------------
+
+for (const btn of rangeButtons) {
+  btn.addEventListener("click", () => {
+    const next = btn.dataset.range as RangeKey;
+    if (next === range) return;
+    range = next;
+    writeUrlState({ range });
+    renderRange();
+    void refreshVenues().then(loadCandles);
+  });
+}
+
+venueSelect.addEventListener("change", () => {
+  const v = venues.find((x) => venueKey(x) === venueSelect.value) ?? null;
+  selectVenue(v);
+  void loadCandles();
+});
+
+langSelect.addEventListener("change", () => {
+  const next = langSelect.value;
+  if (!isLang(next)) return;
+  setLang(next as Lang);
+  storageSet(LS_LANG, next);
+  writeUrlState({ lang: next });
+  renderAllText();
+});
+
+tzToggle.addEventListener("click", () => {
+  const next: TimeZoneMode = getTimeZoneMode() === "utc" ? "local" : "utc";
+  setTimeZoneMode(next);
+  storageSet(LS_TZ, next);
+  renderTzToggle();
+  chart.applyLocale();
+  renderChartHeader();
+  news.rerender();
+  health.render();
+});
+
+// ---- start ----------------------------------------------------------------
+
+async function start(): Promise<void> {
+  writeUrlState({ range, lang: getLang() });
+  renderAllText();
+  health.start();
+  await refreshVenues();
+  selectVenue(findVenue(venues, initial.venue, initial.symbol) ?? pickDefaultVenue(venues));
+  await Promise.all([loadCandles(), loadNews()]);
+  feed.start();
+}
+
+void start();

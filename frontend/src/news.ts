@@ -1,0 +1,128 @@
+// Live news list: newest first, deduplicated by id, capped at MAX_ITEMS.
+import { el, isFiniteNumber, safeHttpUrl } from "./dom";
+import { formatDateTime, formatShortDateTime, parseIso, t } from "./i18n";
+import type { NewsItem } from "./types";
+
+export const MAX_ITEMS = 200;
+
+function sentimentOf(item: NewsItem): "positive" | "negative" | "neutral" {
+  const label = item.sentiment_label;
+  if (label === "positive" || label === "negative" || label === "neutral") return label;
+  if (isFiniteNumber(item.sentiment)) {
+    if (item.sentiment > 0.05) return "positive";
+    if (item.sentiment < -0.05) return "negative";
+  }
+  return "neutral";
+}
+
+function publishedMs(item: NewsItem): number {
+  return parseIso(item.published_at)?.getTime() ?? 0;
+}
+
+function isNewsItem(v: unknown): v is NewsItem {
+  if (typeof v !== "object" || v === null) return false;
+  const r = v as Record<string, unknown>;
+  return typeof r.id === "string" && r.id.length > 0;
+}
+
+export class NewsList {
+  /** Items in display order (newest first). */
+  private items: NewsItem[] = [];
+  private readonly nodes = new Map<string, HTMLLIElement>();
+
+  constructor(
+    private readonly list: HTMLUListElement,
+    private readonly empty: HTMLElement,
+  ) {}
+
+  /** Replace the whole list (initial load / resync). */
+  setItems(items: NewsItem[]): void {
+    this.items = [];
+    this.nodes.clear();
+    this.list.replaceChildren();
+    // Insert oldest first so each insertion is a prepend.
+    const sorted = items.filter(isNewsItem).sort((a, b) => publishedMs(a) - publishedMs(b));
+    for (const item of sorted) this.upsert(item);
+    this.updateEmpty();
+  }
+
+  /** Add or replace one item (live update). */
+  upsert(item: NewsItem): void {
+    if (!isNewsItem(item)) return;
+    const existing = this.nodes.get(item.id);
+    if (existing) {
+      const idx = this.items.findIndex((i) => i.id === item.id);
+      if (idx >= 0) this.items[idx] = item;
+      const node = this.render(item);
+      existing.replaceWith(node);
+      this.nodes.set(item.id, node);
+      return;
+    }
+    // Newest first: insert before the first item that is older than this one.
+    const ms = publishedMs(item);
+    let idx = this.items.findIndex((i) => publishedMs(i) <= ms);
+    if (idx < 0) idx = this.items.length;
+    const node = this.render(item);
+    const before = this.items[idx];
+    this.list.insertBefore(node, before ? (this.nodes.get(before.id) ?? null) : null);
+    this.items.splice(idx, 0, item);
+    this.nodes.set(item.id, node);
+    while (this.items.length > MAX_ITEMS) {
+      const dropped = this.items.pop()!;
+      this.nodes.get(dropped.id)?.remove();
+      this.nodes.delete(dropped.id);
+    }
+    this.updateEmpty();
+  }
+
+  /** Re-render every item (after a language or time-zone change). */
+  rerender(): void {
+    for (const item of this.items) {
+      const old = this.nodes.get(item.id);
+      const node = this.render(item);
+      old?.replaceWith(node);
+      this.nodes.set(item.id, node);
+    }
+    this.updateEmpty();
+  }
+
+  private updateEmpty(): void {
+    this.empty.hidden = this.items.length > 0;
+  }
+
+  private render(item: NewsItem): HTMLLIElement {
+    const sentiment = sentimentOf(item);
+    const title = typeof item.title === "string" && item.title.trim() ? item.title : item.url || item.id;
+    const href = safeHttpUrl(item.url);
+    const headline = href
+      ? el("a", { class: "news-title", href, target: "_blank", rel: "noopener noreferrer nofollow" }, title)
+      : el("span", { class: "news-title" }, title);
+
+    const score = isFiniteNumber(item.sentiment) ? ` (${item.sentiment.toFixed(2)})` : "";
+    const marker = el("span", {
+      class: `sentiment-dot sentiment-${sentiment}`,
+      title: t(`sentiment_${sentiment}`) + score,
+      role: "img",
+      "aria-label": t(`sentiment_${sentiment}`),
+    });
+
+    const date = parseIso(item.published_at);
+    const meta = el(
+      "div",
+      { class: "news-meta" },
+      el("span", { class: "news-source" }, String(item.source ?? "")),
+      date ? el("time", { datetime: date.toISOString(), title: formatDateTime(date) }, formatShortDateTime(date)) : null,
+      item.replay ? el("span", { class: "tag tag-replay" }, t("replay_tag")) : null,
+    );
+
+    const summary =
+      typeof item.summary === "string" && item.summary.trim() ? el("p", { class: "news-summary" }, item.summary) : null;
+
+    return el(
+      "li",
+      { class: "news-item", "data-testid": "news-item", "data-id": item.id, "data-sentiment": sentiment },
+      marker,
+      el("div", { class: "news-body" }, headline, meta, summary),
+    );
+  }
+}

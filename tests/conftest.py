@@ -1,0 +1,81 @@
+"""Shared fixtures: isolated settings, store and bus per test; helpers to wait on conditions."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from btcpulse.bus.embedded import EmbeddedLog
+from btcpulse.config import Settings
+from btcpulse.store.db import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).with_name("fixtures")
+REPLAY = ROOT / "data" / "replay"
+SHARED = ROOT.parent / "shared" / "data"
+
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as exc:  # the service may not be up yet
+            last_exc = exc
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last error: {last_exc!r}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "var",
+        port=free_port(),
+        live_sources=False,
+        replay_path=REPLAY,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    s = Store(settings.resolved_store_url)
+    s.migrate()
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def bus(settings: Settings) -> EmbeddedLog:
+    return EmbeddedLog(settings.resolved_bus_path)
+
+
+def child_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment for a ``btcpulse`` subprocess using these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTCPULSE_")}
+    env.update(
+        BTCPULSE_DATA_DIR=str(settings.data_dir),
+        BTCPULSE_PORT=str(settings.port),
+        BTCPULSE_REPLAY_PATH=str(settings.replay_path),
+        BTCPULSE_LIVE_SOURCES="false",
+        **extra,
+    )
+    return env

@@ -81,8 +81,12 @@ def test_canonical_url_strips_tracking_and_fragment() -> None:
 def test_news_item_replay_flag_follows_source() -> None:
     now = datetime.now(UTC)
     item = NewsItem(
-        id="x", source="replay:coindesk", url="https://a/b", title="t",
-        published_at=now, fetched_at=now,
+        id="x",
+        source="replay:coindesk",
+        url="https://a/b",
+        title="t",
+        published_at=now,
+        fetched_at=now,
     )
     assert item.replay
     assert not item.model_copy(update={"source": "coindesk"}).replay

@@ -221,6 +221,10 @@ def last_seq(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(t.updates.c.seq), 0))).scalar_one())
 
 
+def first_seq(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.min(t.updates.c.seq), 0))).scalar_one())
+
+
 def updates_since(conn: Connection, since: int, limit: int) -> list[dict[str, Any]]:
     c = t.updates.c
     rows = conn.execute(

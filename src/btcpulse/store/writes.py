@@ -83,7 +83,9 @@ def put_updates(conn: Connection, updates: Sequence[AnalyticsUpdate]) -> list[An
 
 
 def prune_updates(conn: Connection, older_than: datetime) -> None:
-    conn.execute(delete(t.updates).where(t.updates.c.time < older_than))
+    """Forget old updates, always keeping the newest so that ``seq`` never restarts."""
+    top = select(func.max(t.updates.c.seq)).scalar_subquery()
+    conn.execute(delete(t.updates).where(t.updates.c.time < older_than, t.updates.c.seq < top))
 
 
 def put_health(

@@ -47,6 +47,7 @@ def get_candles(
     hi_t = _aware("to", to) or utcnow()
     lo_t = _aware("from", from_)
     with _store(request).read() as conn:
+        seq = queries.last_seq(conn)
         if lo_t is None:
             first = queries.first_candle(conn, venue, symbol)
             lo = first if first is not None else int((hi_t - timedelta(days=1)).timestamp())
@@ -62,6 +63,7 @@ def get_candles(
         "resolution": queries.resolution_name(res),
         "resolution_s": res,
         "replay": venue.startswith("replay:"),
+        "seq": seq,
         "candles": [
             {
                 "t": r["start"],
@@ -86,6 +88,7 @@ def get_news(
     source: str | None = None,
 ) -> dict[str, Any]:
     with _store(request).read() as conn:
+        seq = queries.last_seq(conn)
         items = queries.news(
             conn,
             model_version=BASELINE_VERSION,
@@ -94,7 +97,7 @@ def get_news(
             hi=_aware("to", to),
             source=source,
         )
-    return {"items": items}
+    return {"items": items, "seq": seq}
 
 
 @router.get("/health", summary="Every source, the engine and the error count")
@@ -109,13 +112,20 @@ def get_errors(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
         return {"errors": queries.errors(conn, limit)}
 
 
-@router.get("/updates", summary="Updates after a sequence number (catch-up after reconnect)")
+@router.get(
+    "/updates",
+    summary="Updates after a sequence number (catch-up after reconnect)",
+    description="``last_seq`` is the newest update overall; page with the last ``seq`` received"
+    " until a page is empty. If ``since < first_seq - 1`` older updates were pruned: reload.",
+)
 def get_updates(
     request: Request,
     since: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     with _store(request).read() as conn:
+        first = queries.first_seq(conn)
         ups = queries.updates_since(conn, since, limit)
         top = queries.last_seq(conn)
-    return {"updates": ups, "last_seq": top}
+    # ``first_seq``: the oldest update still kept; a client behind it must reload instead.
+    return {"updates": ups, "first_seq": first, "last_seq": top}

@@ -37,8 +37,9 @@ def parse_feed(
     items: list[NewsItem] = []
     letters: list[DeadLetter] = []
     parsed = feedparser.parse(body)
-    if parsed.bozo and not parsed.entries:
-        reason = f"not a usable feed: {parsed.get('bozo_exception')!r}"
+    if not parsed.entries and (parsed.bozo or not parsed.get("version")):
+        why = parsed.get("bozo_exception") or "no RSS/Atom document found"
+        reason = f"not a usable feed: {why!r}"
         letters.append(
             DeadLetter(
                 stage="collect",

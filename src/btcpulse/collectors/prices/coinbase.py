@@ -7,7 +7,9 @@ with jittered backoff; malformed frames become dead letters and never stop the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 from typing import Any
 
 import structlog
@@ -25,6 +27,7 @@ from btcpulse.timeutil import to_epoch_us
 log = structlog.get_logger("coinbase")
 
 VENUE = "coinbase"
+HEALTH_EVERY_S = 5.0
 
 
 def parse_frame(raw: str | bytes) -> tuple[list[Trade], list[DeadLetter]]:
@@ -92,7 +95,7 @@ class CoinbaseCollector:
         if trades or letters:
             self.producer.flush()
 
-    async def _session(self, stop: asyncio.Event) -> None:
+    async def _session(self) -> None:
         async with websockets.connect(
             self.s.coinbase_ws_url,
             open_timeout=self.s.http_timeout_s,
@@ -105,8 +108,8 @@ class CoinbaseCollector:
                 await ws.send(json.dumps(sub))
             self.health.up(detail="connected")
             self.backoff.reset()
-            pending = 0
-            while not stop.is_set():
+            pending, last_report = 0, time.monotonic()
+            while True:
                 try:
                     raw = await asyncio.wait_for(ws.recv(), timeout=30.0)
                 except TimeoutError as exc:
@@ -114,20 +117,26 @@ class CoinbaseCollector:
                 trades, letters = parse_frame(raw)
                 self._publish(trades, letters)
                 pending += len(trades)
-                if pending >= 100 or letters:
+                if time.monotonic() - last_report >= HEALTH_EVERY_S:
                     self.health.up(items=pending, detail="connected")
-                    pending = 0
+                    pending, last_report = 0, time.monotonic()
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self._session(stop)
-            except Exception as exc:  # any failure: record, back off, reconnect
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                session = asyncio.create_task(self._session())
+                await asyncio.wait({session, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if stop.is_set():
+                    session.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await session
+                    return
+                exc = session.exception()
                 delay = self.backoff.next_delay()
-                reason = f"{type(exc).__name__}: {exc}"[:500]
-                log.warning("coinbase.disconnected", reason=reason, retry_s=delay)
+                reason = f"{type(exc).__name__}: {exc}"[:500] if exc else "session ended"
+                log.warning("coinbase.disconnected", reason=reason, retry_s=round(delay, 2))
                 self.health.down(reason, detail=f"reconnect in {delay:.0f}s")
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
+                await asyncio.wait({stopping}, timeout=delay)
+        finally:
+            stopping.cancel()

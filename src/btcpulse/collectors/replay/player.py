@@ -80,6 +80,7 @@ class ReplayPlayer:
         speed: float,
         loop: bool = True,
         paused: Callable[[], bool] | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         if not 0 < speed <= MAX_SPEED:
             raise ValueError(f"speed must be in (0, {MAX_SPEED:g}]")
@@ -89,6 +90,7 @@ class ReplayPlayer:
         self.store = store
         self.loop = loop
         self.paused = paused
+        self.now = clock
         self.health = HealthReporter(store, "replay", "replay")
         self.cursor = self._load(speed)
         self.clock = ReplayClock(bundle, self.cursor)
@@ -96,7 +98,7 @@ class ReplayPlayer:
     def _load(self, speed: float) -> Cursor:
         with self.store.read() as conn:
             st = get_state(conn, STATE_KEY)
-        now = utcnow()
+        now = self.now()
         if not st or st.get("digest") != self.b.digest:
             return Cursor(anchor=now, speed=speed)
         cur = Cursor(datetime.fromisoformat(st["anchor"]), st["speed"], st["loop"], st["index"])
@@ -139,7 +141,7 @@ class ReplayPlayer:
 
     def emit_due(self, limit: int = 2000) -> int:
         """Produce every record due by now (up to ``limit``); save the cursor; return count."""
-        now = utcnow()
+        now = self.now()
         n = 0
         while n < limit:
             due = self.due()
@@ -169,7 +171,7 @@ class ReplayPlayer:
 
     def backlog(self) -> int:
         """How many records are already due (to size a progress bar)."""
-        now = utcnow()
+        now = self.now()
         c = self.cursor
         loop, i, n = c.loop, c.index, 0
         while i < len(self.b.records) and self.clock.at(loop, self.b.records[i].known_at) <= now:
@@ -201,7 +203,7 @@ class ReplayPlayer:
                 self.health.status("done", detail="bundle finished (no loop)")
                 return
             if n < 2000:
-                stop.wait(min(max((due - utcnow()).total_seconds(), 0.0), 1.0))
+                stop.wait(min(max((due - self.now()).total_seconds(), 0.0), 1.0))
 
 
 def live_sources_answer(store: Store, within: timedelta = timedelta(minutes=2)) -> bool:

@@ -1,0 +1,98 @@
+"""Store: migrations, idempotent upserts, aware timestamps, update sequence numbers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import StatementError
+
+from btcpulse.events import AnalyticsUpdate
+from btcpulse.store import schema as t
+from btcpulse.store.db import Store
+from btcpulse.store.upsert import upsert
+from btcpulse.store.writes import prune_updates, put_updates
+
+NOW = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def _news(**kw: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "id": "a1",
+        "source": "coindesk",
+        "url": "https://x/a",
+        "title": "Bitcoin",
+        "summary": "",
+        "published_at": NOW,
+        "fetched_at": NOW,
+        "lang": "en",
+        "replay": False,
+    }
+    row.update(kw)
+    return row
+
+
+def test_migrate_is_idempotent_and_current(store: Store) -> None:
+    store.migrate()
+    assert store.schema_is_current()
+
+
+def test_news_upsert_overwrites_by_natural_key(store: Store) -> None:
+    with store.begin() as conn:
+        upsert(conn, t.news, [_news()])
+        upsert(conn, t.news, [_news(title="Bitcoin (updated)")])
+    with store.read() as conn:
+        rows = conn.execute(select(t.news)).all()
+    assert len(rows) == 1 and rows[0].title == "Bitcoin (updated)"
+    assert rows[0].published_at == NOW  # microseconds and UTC survive the round trip
+
+
+def test_trade_insert_keeps_the_first_copy(store: Store) -> None:
+    trade = {
+        "exchange": "coinbase",
+        "symbol": "BTC-USD",
+        "trade_id": "1",
+        "price": 1.0,
+        "size": 2.0,
+        "side": "buy",
+        "time": NOW,
+        "replay": False,
+    }
+    with store.begin() as conn:
+        upsert(conn, t.trades, [trade], do_nothing=True)
+        upsert(conn, t.trades, [{**trade, "price": 9.0}], do_nothing=True)
+    with store.read() as conn:
+        assert conn.execute(select(t.trades.c.price)).scalars().all() == [1.0]
+
+
+def test_naive_datetimes_are_refused(store: Store) -> None:
+    with pytest.raises(StatementError, match="naive datetime"), store.begin() as conn:
+        upsert(conn, t.news, [_news(published_at=datetime(2026, 1, 1))])  # noqa: DTZ001
+
+
+def test_a_failed_transaction_writes_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.begin() as conn:
+        upsert(conn, t.news, [_news()])
+        raise RuntimeError("crash before commit")
+    with store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(t.news)).scalar_one() == 0
+
+
+def test_updates_get_increasing_seq_and_the_last_per_key_wins(store: Store) -> None:
+    def up(key: str, v: int) -> AnalyticsUpdate:
+        return AnalyticsUpdate(key=key, kind="candle", data={"v": v}, time=NOW)
+
+    with store.begin() as conn:
+        first = put_updates(conn, [up("a", 1), up("b", 1), up("a", 2)])
+    assert [(u.key, u.seq, u.data["v"]) for u in first] == [("b", 1, 1), ("a", 2, 2)]
+    with store.begin() as conn:
+        second = put_updates(conn, [up("b", 3)])
+    assert second[0].seq == 3
+    with store.read() as conn:
+        rows = conn.execute(select(t.updates.c.key, t.updates.c.seq).order_by("seq")).all()
+    assert [tuple(r) for r in rows] == [("a", 2), ("b", 3)]
+
+    with store.begin() as conn:  # pruning everything keeps the newest: seq never restarts
+        prune_updates(conn, NOW + timedelta(days=1))
+        assert put_updates(conn, [up("c", 1)])[0].seq == 4

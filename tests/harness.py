@@ -11,8 +11,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from btcpulse.config import Settings
 from conftest import child_env, wait_for
+
+from btcpulse.config import Settings
 
 
 class Running:
@@ -30,7 +31,7 @@ class Running:
         )
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.base + path, timeout=5) as r:  # noqa: S310 - local
+        with urllib.request.urlopen(self.base + path, timeout=5) as r:
             return json.loads(r.read())
 
     def wait_ready(self, timeout: float = 60.0) -> None:

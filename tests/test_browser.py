@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import Running
 
 from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.config import Settings
 from btcpulse.events import NewsItem, encode
-from harness import Running
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -8,9 +8,10 @@ import threading
 import time
 from pathlib import Path
 
+from conftest import ROOT
+
 from btcpulse.bus.base import TopicPartition
 from btcpulse.bus.embedded import EmbeddedLog
-from conftest import ROOT
 
 TP = TopicPartition("t", 0)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from conftest import FIXTURES
 from sqlalchemy import select
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -15,7 +16,6 @@ from btcpulse.config import Settings
 from btcpulse.events import DeadLetter, Trade, parse_event
 from btcpulse.store import schema as t
 from btcpulse.store.db import Store
-from conftest import FIXTURES
 
 FRAME = (FIXTURES / "coinbase_advanced_trade_ws_market_trades.json").read_text()
 

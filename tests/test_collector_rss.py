@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import httpx
 import pytest
+from conftest import FIXTURES, REPLAY
 from sqlalchemy import select
 
 from btcpulse.bus.embedded import EmbeddedLog
@@ -21,7 +22,6 @@ from btcpulse.events import DeadLetter, NewsItem, parse_event
 from btcpulse.store import schema as t
 from btcpulse.store.db import Store
 from btcpulse.timeutil import utcnow
-from conftest import FIXTURES, REPLAY
 
 THEBLOCK = (FIXTURES / "theblock_rss_2025-12-12.xml").read_bytes()
 COINDESK = (REPLAY / "coindesk_rss_2023-03-13.xml").read_bytes()

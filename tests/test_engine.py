@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from conftest import REPLAY
 from sqlalchemy import delete, select
 
 from btcpulse.analytics.sentiment import VaderScorer
@@ -17,7 +18,6 @@ from btcpulse.engines.embedded import EmbeddedEngine
 from btcpulse.events import AnalyticsUpdate, Trade, encode, parse_event
 from btcpulse.store import schema as t
 from btcpulse.store.db import Store
-from conftest import REPLAY
 
 T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 

@@ -3,9 +3,11 @@ repeat nor skip."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import REPLAY
 
 from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.collectors.replay.bundle import load_bundle
@@ -13,7 +15,6 @@ from btcpulse.collectors.replay.player import ReplayPlayer
 from btcpulse.config import Settings
 from btcpulse.events import Bar, NewsItem, parse_event
 from btcpulse.store.db import Store
-from conftest import REPLAY
 
 BUNDLE = load_bundle(REPLAY)
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -109,9 +110,7 @@ def test_time_lapse_then_restart_neither_repeats_nor_skips(
     assert len(evs) == at_start + first + second
     bars = [e for e in evs if isinstance(e, Bar)]
     # consecutive recorded minutes, one second apart at 60x: nothing skipped, nothing twice
-    gaps = {
-        (b.open_time - a.open_time).total_seconds() for a, b in zip(bars, bars[1:], strict=False)
-    }
+    gaps = {(b.open_time - a.open_time).total_seconds() for a, b in itertools.pairwise(bars)}
     assert gaps <= {1.0, 2.0, 3.0}  # the recording itself has a few missing minutes
     assert len({b.open_time for b in bars}) == len(bars)
     loop1_news = [e for e in evs if isinstance(e, NewsItem)]

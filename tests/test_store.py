@@ -68,7 +68,7 @@ def test_trade_insert_keeps_the_first_copy(store: Store) -> None:
 
 def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(StatementError, match="naive datetime"), store.begin() as conn:
-        upsert(conn, t.news, [_news(published_at=datetime(2026, 1, 1))])  # noqa: DTZ001
+        upsert(conn, t.news, [_news(published_at=datetime(2026, 1, 1))])
 
 
 def test_a_failed_transaction_writes_nothing(store: Store) -> None:

@@ -6,13 +6,17 @@ import asyncio
 import signal
 import sys
 import threading
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from btcpulse.config import Settings
+
+if TYPE_CHECKING:
+    from btcpulse.store.db import Store
 
 app = typer.Typer(
     help="btcpulse: real-time Bitcoin news and price analytics.",
@@ -42,7 +46,7 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _store(s: Settings):  # type: ignore[no-untyped-def]
+def _store(s: Settings) -> Store:
     from btcpulse.store.db import Store
 
     store = Store(s.resolved_store_url)
@@ -50,7 +54,9 @@ def _store(s: Settings):  # type: ignore[no-untyped-def]
     return store
 
 
-def _run_async(main, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
+def _run_async(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run an async collector until SIGTERM/SIGINT sets its stop event."""
+
     async def runner() -> None:
         astop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -122,7 +128,7 @@ def collect_news() -> None:
     s = _settings()
     store = _store(s)
     producer = EmbeddedLog(s.resolved_bus_path).producer()
-    _run_async(lambda stop: run_feeds(s, producer, store, stop), threading.Event())
+    _run_async(lambda stop: run_feeds(s, producer, store, stop))
 
 
 @collect_app.command("prices")
@@ -134,7 +140,7 @@ def collect_prices() -> None:
     s = _settings()
     store = _store(s)
     producer = EmbeddedLog(s.resolved_bus_path).producer()
-    _run_async(CoinbaseCollector(s, producer, store).run, threading.Event())
+    _run_async(CoinbaseCollector(s, producer, store).run)
 
 
 class ReplayMode(StrEnum):

@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     # replay
     replay_path: Path = Path("data/replay")
     replay_speed: float = 60.0
-    replay_mode: Literal["always", "when-offline", "off"] = "always"
+    replay_mode: Literal["always", "when-offline", "off"] = "when-offline"
 
     log_level: str = "INFO"
     log_json: bool = False

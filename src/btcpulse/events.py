@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from btcpulse.timeutil import to_utc, utcnow
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 _TRACKING_PREFIXES = ("utm_", "mc_", "fbclid", "gclid", "ref", "cmpid", "ocid", "mkt_tok")
 

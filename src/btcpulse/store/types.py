@@ -30,8 +30,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)  # type: ignore[no-any-return]
+        out = datetime.fromisoformat(value) if isinstance(value, str) else value
+        if not isinstance(out, datetime):
+            raise TypeError(f"expected a datetime from the database, got {type(out).__name__}")
+        return out.replace(tzinfo=UTC) if out.tzinfo is None else out.astimezone(UTC)

@@ -167,6 +167,10 @@ class ReplayPlayer:
         if n:
             self.producer.flush()
             self._save()
+            c = self.cursor
+            self.health.up(
+                items=n, detail=f"REPLAY of recorded data at {c.speed:g}x, loop {c.loop}"
+            )
         return n
 
     def backlog(self) -> int:
@@ -195,9 +199,6 @@ class ReplayPlayer:
                 stop.wait(5.0)
                 continue
             n = self.emit_due()
-            detail = f"REPLAY of recorded data at {self.cursor.speed:g}x, loop {self.cursor.loop}"
-            if n:
-                self.health.up(items=n, detail=detail)
             due = self.due()
             if due is None:
                 self.health.status("done", detail="bundle finished (no loop)")

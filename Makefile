@@ -1,0 +1,50 @@
+# btcpulse — the two commands that matter: `make run` and `make test`.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format typecheck bench frontend install clean doctor
+
+$(BIN)/python:
+	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the whole product (embedded mode); dashboard at http://localhost:8000
+run: $(STAMP)
+	$(BIN)/btcpulse up
+
+## Lint, type-check and run every test (unit, integration, end-to-end, browser)
+test: $(STAMP) lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+## Rewrite bench/RESULTS.md (replay throughput, bus → WebSocket latency)
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+## Rebuild the dashboard into src/btcpulse/web/static (needs Node 20.19+ and npm)
+frontend:
+	cd frontend && npm ci --no-audit --no-fund && npm run build
+
+doctor: $(STAMP)
+	$(BIN)/btcpulse doctor
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -19,18 +19,35 @@ class HealthReporter:
         self.name = name
         self.kind = kind
 
-    def _put(self, **kw: object) -> None:
+    def _put(
+        self,
+        status: str,
+        *,
+        ok: bool | None = None,
+        error: str | None = None,
+        items: int = 0,
+        detail: str | None = None,
+    ) -> None:
         try:
             with self.store.begin() as conn:
-                put_health(conn, self.name, kind=self.kind, **kw)  # type: ignore[arg-type]
+                put_health(
+                    conn,
+                    self.name,
+                    kind=self.kind,
+                    status=status,
+                    ok=ok,
+                    error=error,
+                    items=items,
+                    detail=detail,
+                )
         except SQLAlchemyError as exc:
             log.warning("health.unrecorded", source=self.name, error=str(exc))
 
     def up(self, items: int = 0, detail: str | None = None) -> None:
-        self._put(status="up", ok=True, items=items, detail=detail)
+        self._put("up", ok=True, items=items, detail=detail)
 
     def down(self, reason: str, detail: str | None = None) -> None:
-        self._put(status="down", error=reason, detail=detail)
+        self._put("down", error=reason, detail=detail)
 
     def status(self, status: str, detail: str | None = None) -> None:
-        self._put(status=status, detail=detail)
+        self._put(status, detail=detail)

@@ -48,9 +48,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(settings.resolved_store_url)
         app.state.store = store
-        app.state.metrics = WebMetrics(store)
         hub = Hub()
         app.state.hub = hub
+        app.state.metrics = WebMetrics(store, hub)
         broadcaster = Broadcaster(settings, store, hub)
         task = asyncio.create_task(_keep_running(broadcaster.run, "broadcaster"))
         try:
@@ -116,13 +116,8 @@ def create_app(settings: Settings) -> FastAPI:
         async def hello() -> dict[str, object]:
             return {"type": "hello", "seq": await asyncio.to_thread(read_seq)}
 
-        app_.state.metrics.ws_clients.inc()
-        try:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             await app_.state.hub.serve(websocket, hello)
-        except (WebSocketDisconnect, RuntimeError):
-            pass
-        finally:
-            app_.state.metrics.ws_clients.dec()
 
     if (STATIC / "index.html").exists():
         app.mount(

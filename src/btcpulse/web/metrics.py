@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from btcpulse.store import queries
 from btcpulse.store.db import Store
+from btcpulse.web.live import Hub
 
 
 class PipelineCollector(Collector):
@@ -40,18 +41,21 @@ class PipelineCollector(Collector):
         yield GaugeMetricFamily("btcpulse_updates_seq", "Last analytics update sequence", value=seq)
 
 
+class HubCollector(Collector):
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "btcpulse_ws_clients", "Connected WebSocket clients", value=len(self.hub.clients)
+        )
+        yield CounterMetricFamily(
+            "btcpulse_ws_messages_sent", "Updates sent to WebSocket clients", value=self.hub.sent
+        )
+
+
 class WebMetrics:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, hub: Hub) -> None:
         self.registry = CollectorRegistry()
-        self.ws_clients = Gauge(
-            "btcpulse_ws_clients", "Connected WebSocket clients", registry=self.registry
-        )
-        self.ws_pushed = Counter(
-            "btcpulse_ws_updates_pushed",
-            "Updates pushed to the broadcaster",
-            registry=self.registry,
-        )
-        self.requests = Counter(
-            "btcpulse_http_requests", "HTTP requests", ["path", "status"], registry=self.registry
-        )
+        self.registry.register(HubCollector(hub))
         self.registry.register(PipelineCollector(store))

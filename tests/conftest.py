@@ -76,6 +76,6 @@ def child_env(settings: Settings, **extra: str) -> dict[str, str]:
         BTCPULSE_PORT=str(settings.port),
         BTCPULSE_REPLAY_PATH=str(settings.replay_path),
         BTCPULSE_LIVE_SOURCES="false",
-        **extra,
     )
+    env.update(extra)
     return env

@@ -1,0 +1,46 @@
+"""The command line: help, migrate and doctor (non-zero exit on a failed check)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from btcpulse.config import Settings
+from conftest import child_env
+
+
+def _run(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "btcpulse", *args],
+        env=child_env(settings, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_help_lists_every_command(settings: Settings) -> None:
+    out = _run(settings, "--help").stdout
+    for cmd in ("up", "serve", "process", "collect", "replay", "doctor", "migrate"):
+        assert cmd in out
+
+
+def test_doctor_passes_on_a_migrated_store(settings: Settings) -> None:
+    assert _run(settings, "migrate").returncode == 0
+    res = _run(settings, "doctor", COLUMNS="200")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "FAILED" not in res.stdout and "4204 records" in res.stdout
+
+
+def test_doctor_fails_on_a_missing_replay_bundle(settings: Settings, tmp_path: Path) -> None:
+    _run(settings, "migrate")
+    res = _run(settings, "doctor", BTCPULSE_REPLAY_PATH=str(tmp_path / "nowhere"), COLUMNS="200")
+    assert res.returncode == 1
+    assert "FAILED" in res.stdout and "replay bundle" in res.stdout
+
+
+def test_doctor_fails_on_an_unmigrated_store(settings: Settings) -> None:
+    res = _run(settings, "doctor", COLUMNS="200")
+    assert res.returncode == 1 and "schema is not at the latest migration" in res.stdout

@@ -7,7 +7,8 @@ the engine and the replay player run for real. Every wait is a Playwright wait w
 from __future__ import annotations
 
 import json
-import shutil
+import re
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import wait_for
 from harness import Running
 
 from btcpulse.bus.embedded import EmbeddedLog
@@ -42,7 +44,11 @@ STATIC_INDEX = (
 
 LOAD_MS = 45_000  # first paint: history replayed into the store, then loaded by the page
 NEWS_MS = 30_000  # collector -> bus -> engine -> store -> updates topic -> WebSocket
-LIVE_MS = 60_000  # the replay emits a 1-minute bar each second at speed 60
+UPDATE_MS = 15_000  # the replay emits a bar every second at speed 60
+# A new 1m candle (data-candles / data-last-time) only appears when the wall-clock minute
+# turns: the replay's bars are 1 s apart, so each 1m candle is updated in place ~60 times.
+# Up to ~62 s after the page loaded, whatever the second it loaded at.
+ROLLOVER_MS = 75_000
 UI_MS = 15_000
 
 XSS_TITLE = '<img src=x onerror="window.__xss=1">Bitcoin rallies'
@@ -52,42 +58,52 @@ CHART = "[data-testid=price-chart]"
 NEWS_ITEMS = "[data-testid=news-list] [data-testid=news-item]"
 
 
-def _chromium_or_skip() -> str:
-    if not CHROMIUM.exists() and shutil.which("chromium") is None:
-        pytest.skip(f"Chromium is not installed ({CHROMIUM} missing); the browser test needs it")
-    return str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium"))
-
-
 @pytest.fixture
 def service(settings: Settings, tmp_path: Path) -> Iterator[Running]:
     if not STATIC_INDEX.exists():
-        pytest.fail("the dashboard is not built (src/btcpulse/web/static/index.html missing)")
+        pytest.fail("the dashboard is not built (src/btcpulse/web/static/index.html is missing)")
     running = Running(settings, tmp_path / "up.log")
     try:
         running.wait_ready()
         yield running
     finally:
         code = running.stop()
-        # shown by pytest only when the test fails
-        print(f"--- btcpulse up exited with {code}; log tail:\n{running.log()}")
+        print(f"--- btcpulse up exited with {code}; log tail:\n{running.log()}")  # on failure
+
+
+def _ws_clients(service: Running) -> float:
+    with urllib.request.urlopen(service.base + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    m = re.search(r"^btcpulse_ws_clients (\S+)$", text, re.M)
+    return float(m.group(1)) if m else -1.0
 
 
 @pytest.fixture
-def page(service: Running) -> Iterator[Any]:
-    executable = _chromium_or_skip()
+def browser(service: Running) -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"Debian Chromium is not installed ({CHROMIUM} is missing)")
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
-            context = browser.new_context(
-                viewport={"width": 1400, "height": 900},
-                locale="en-GB",
-                timezone_id="UTC",
-            )
-            pg = context.new_page()
-            pg.set_default_timeout(UI_MS)
-            yield pg
+            yield b
         finally:
-            browser.close()
+            b.close()
+    # The web process only notices a gone WebSocket client when it next sends to it; a client
+    # still registered at SIGTERM holds the web child until the supervisor kills it (10 s).
+    # Updates flow every second, so waiting here keeps the teardown short.
+    wait_for(lambda: _ws_clients(service) == 0, 10, "the server to drop the browser's sockets")
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context(
+        viewport={"width": 1400, "height": 900}, locale="en-GB", timezone_id="UTC"
+    )
+    ctx.set_default_timeout(UI_MS)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
 
 
 def _produce_news(settings: Settings, item: NewsItem) -> None:
@@ -98,108 +114,168 @@ def _produce_news(settings: Settings, item: NewsItem) -> None:
     p.close()
 
 
+def _news(title: str, url: str, summary: str = "") -> NewsItem:
+    now = datetime.now(UTC)
+    return NewsItem(
+        id=f"test-{uuid.uuid4().hex}",
+        source="test",
+        url=url,
+        title=title,
+        summary=summary,
+        published_at=now,
+        fetched_at=now,
+    )
+
+
+def _committed_news(service: Running, settings: Settings, title: str) -> NewsItem:
+    """Produce a headline and wait until the store has it (so its update seq is assigned)."""
+    item = _news(title, "https://example.test/" + title.lower().replace(" ", "-"))
+    _produce_news(settings, item)
+    wait_for(
+        lambda: item.id in {i["id"] for i in service.get("/api/v1/news?limit=20")["items"]},
+        NEWS_MS / 1000,
+        f"{title!r} to be stored",
+    )
+    return item
+
+
+def _reconnect_held(page: Any, held: list[Any], meanwhile: Any) -> NewsItem:
+    """Drop the page's socket; its reconnection is held (unconnected) while ``meanwhile`` runs."""
+    n = len(held)
+    held[-1].close()
+    sync_api.expect(page.locator("[data-testid=ws-status][data-state=closed]")).to_have_count(1)
+    sync_api.expect(page.locator("[data-testid=ws-status][data-state=open]")).to_have_count(1)
+    assert len(held) == n + 1
+    item: NewsItem = meanwhile()
+    assert item.id not in _news_ids(page)
+    return item
+
+
 def _news_ids(page: Any) -> list[str]:
     ids: list[str] = page.eval_on_selector_all(NEWS_ITEMS, "els => els.map(e => e.dataset.id)")
     return ids
 
 
-def _chart_state(page: Any) -> dict[str, str]:
-    state: dict[str, str] = page.eval_on_selector(
-        CHART,
-        "el => ({candles: el.dataset.candles, last: el.dataset.lastTime,"
-        " resolution: el.dataset.resolution})",
-    )
+def _chart(page: Any) -> dict[str, str]:
+    state: dict[str, str] = page.eval_on_selector(CHART, "el => ({...el.dataset})")
     return state
 
 
-def test_dashboard_end_to_end(page: Any, service: Running, settings: Settings) -> None:
+def _wait_loaded(page: Any) -> None:
+    page.wait_for_function(
+        "sel => Number(document.querySelector(sel)?.dataset.candles || 0) > 0",
+        arg=CHART,
+        timeout=LOAD_MS,
+    )
+    sync_api.expect(page.locator("[data-testid=ws-status][data-state=open]")).to_have_count(1)
+
+
+def test_dashboard_end_to_end(context: Any, service: Running, settings: Settings) -> None:
     expect = sync_api.expect
+    page = context.new_page()
     page_errors: list[str] = []
     ws_frames: list[str] = []
     page.on("pageerror", lambda exc: page_errors.append(str(exc)))
     page.on(
         "websocket",
         lambda ws: ws.on(
-            "framereceived",
-            lambda payload: ws_frames.append(payload if isinstance(payload, str) else ""),
+            "framereceived", lambda data: ws_frames.append(data if isinstance(data, str) else "")
         ),
     )
 
     # 1. first load: candles drawn, REPLAY badge shown, live feed connected
     page.goto(service.base + "/", wait_until="domcontentloaded")
-    page.wait_for_function(
-        "sel => Number(document.querySelector(sel)?.dataset.candles || 0) > 0",
-        arg=CHART,
-        timeout=LOAD_MS,
-    )
-    expect(page.locator("[data-testid=replay-badge]")).to_be_visible(timeout=UI_MS)
-    expect(page.locator("[data-testid=ws-status][data-state=open]")).to_have_count(1, timeout=UI_MS)
+    _wait_loaded(page)
+    expect(page.locator("[data-testid=replay-badge]")).to_be_visible()
     expect(page.locator("[data-testid=chart-message]")).to_be_hidden()
-    before = _chart_state(page)
+    before = _chart(page)
+    assert before["resolution"] == "1m"  # default range 24h
     ids_before = set(_news_ids(page))
 
-    # 2. a brand-new headline arrives over the WebSocket and stays inert text
-    now = datetime.now(UTC)
-    items = [
-        NewsItem(
-            id=f"test-xss-{uuid.uuid4().hex}",
-            source="test",
-            url="https://example.test/xss",
-            title=XSS_TITLE,
-            summary='<b onmouseover="window.__xss=1">summary</b> stays text',
-            published_at=now,
-            fetched_at=now,
-        ),
-        NewsItem(
-            id=f"test-script-{uuid.uuid4().hex}",
-            source="test",
-            url="javascript:window.__xss3=1",
-            title=SCRIPT_TITLE,
-            summary="",
-            published_at=now,
-            fetched_at=now,
-        ),
-    ]
-    for item in items:
+    # 2. brand-new headlines arrive over the WebSocket and stay inert text
+    xss = _news(XSS_TITLE, "https://example.test/xss", '<b onmouseover="window.__xss=1">sum</b>')
+    script = _news(SCRIPT_TITLE, "javascript:window.__xss3=1")
+    for item in (xss, script):
         _produce_news(settings, item)
-    for item in items:
+    for item in (xss, script):
         expect(page.locator(f'{NEWS_ITEMS}[data-id="{item.id}"]')).to_have_count(1, timeout=NEWS_MS)
-    new_ids = set(_news_ids(page)) - ids_before
-    assert {i.id for i in items} <= new_ids
-    frames = [json.loads(f) for f in ws_frames if f]
-    pushed = {f["data"]["id"] for f in frames if f.get("kind") == "news"}
-    assert {i.id for i in items} <= pushed, "the new headlines did not come over the WebSocket"
+    assert {xss.id, script.id} <= set(_news_ids(page)) - ids_before
+    pushed = {
+        f["data"]["id"] for f in map(json.loads, filter(None, ws_frames)) if f.get("kind") == "news"
+    }
+    assert {xss.id, script.id} <= pushed, "the new headlines did not come over the WebSocket"
 
-    xss = page.locator(f'{NEWS_ITEMS}[data-id="{items[0].id}"]')
-    assert "<img src=x onerror=" in xss.inner_text()
-    assert xss.locator(".news-title").inner_text() == XSS_TITLE
-    assert xss.locator(".news-title").get_attribute("href") == "https://example.test/xss"
-    scripted = page.locator(f'{NEWS_ITEMS}[data-id="{items[1].id}"]')
-    assert scripted.locator(".news-title").inner_text() == SCRIPT_TITLE
-    assert scripted.locator("a").count() == 0, "a javascript: URL must not become a link"
-    assert page.locator("[data-testid=news-list] img").count() == 0
-    assert page.locator("[data-testid=news-list] script").count() == 0
-    assert page.locator("[data-testid=news-list] b").count() == 0
-    assert page.evaluate("[typeof window.__xss, typeof window.__xss2, typeof window.__xss3]") == [
-        "undefined",
-        "undefined",
-        "undefined",
-    ]
-
-    # 3. the chart moves live (a new or updated bar)
-    page.wait_for_function(
-        """([sel, candles, last]) => {
-            const ds = document.querySelector(sel).dataset;
-            return ds.candles !== candles || ds.lastTime !== last;
-        }""",
-        arg=[CHART, before["candles"], before["last"]],
-        timeout=LIVE_MS,
+    row = page.locator(f'{NEWS_ITEMS}[data-id="{xss.id}"]')
+    assert "<img src=x onerror=" in row.inner_text()
+    assert row.locator(".news-title").inner_text() == XSS_TITLE
+    assert row.locator(".news-title").get_attribute("href") == "https://example.test/xss"
+    row = page.locator(f'{NEWS_ITEMS}[data-id="{script.id}"]')
+    assert row.locator(".news-title").inner_text() == SCRIPT_TITLE
+    assert row.locator("a").count() == 0, "a javascript: URL must not become a link"
+    for tag in ("img", "script", "b"):
+        assert page.locator(f"[data-testid=news-list] {tag}").count() == 0, tag
+    assert (
+        page.evaluate("[typeof window.__xss, typeof window.__xss2, typeof window.__xss3]")
+        == ["undefined"] * 3
     )
 
+    # 3a. live candles are applied to the chart (in place, every second)
+    page.wait_for_function(
+        "([sel, n]) => Number(document.querySelector(sel).dataset.updates) > n",
+        arg=[CHART, int(before["updates"])],
+        timeout=UPDATE_MS,
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 
-    # 4. French, then the range buttons (24h is the default: go through "All" and back)
+    # 5. catch-up from the REST snapshot's seq: a headline committed after the page's REST
+    # loads but before its WebSocket is connected must still appear (from /api/v1/updates).
+    held: list[Any] = []
+    api_calls: list[str] = []
+    late = context.new_page()
+    late.on("pageerror", lambda exc: page_errors.append(str(exc)))
+    late.route_web_socket(re.compile(r"/ws$"), lambda ws: held.append(ws))  # held, unconnected
+    late.on("request", lambda r: api_calls.append(r.url) if "/api/v1/" in r.url else None)
+    late.goto(service.base + "/", wait_until="domcontentloaded")
+    _wait_loaded(late)  # a routed socket counts as open; no hello yet, so no catch-up either
+    assert len(held) == 1
+    snapshot_seq = service.get("/api/v1/news?limit=1")["seq"]
+    first = _committed_news(service, settings, "Caught up from the REST snapshot seq")
+    assert first.id not in _news_ids(late)
+    api_calls.clear()
+    held[0].connect_to_server()  # hello (seq already past the headline), then live updates
+    expect(late.locator(f'{NEWS_ITEMS}[data-id="{first.id}"]')).to_have_count(1, timeout=NEWS_MS)
+    since = [int(re.search(r"since=(\d+)", u).group(1)) for u in api_calls if "/updates?" in u]
+    assert since and since[0] <= snapshot_seq, f"no catch-up from the snapshot seq: {api_calls}"
+
+    # reconnect: catch up from the last applied seq (no reload)
+    second = _reconnect_held(late, held, lambda: _committed_news(service, settings, "Reconnected"))
+    api_calls.clear()
+    held[-1].connect_to_server()
+    expect(late.locator(f'{NEWS_ITEMS}[data-id="{second.id}"]')).to_have_count(1, timeout=NEWS_MS)
+    assert any("/updates?" in u for u in api_calls)
+    assert not any("/news?" in u or "/candles?" in u for u in api_calls), api_calls
+
+    # reconnect, but the server says the updates we need were pruned: reload, then go live
+    third = _reconnect_held(late, held, lambda: _committed_news(service, settings, "Pruned"))
+    late.route(
+        re.compile(r"/api/v1/updates\?"),
+        lambda route: route.fulfill(json={"updates": [], "first_seq": 10**12, "last_seq": 10**12}),
+        times=1,
+    )
+    api_calls.clear()
+    held[-1].connect_to_server()
+    expect(late.locator(f'{NEWS_ITEMS}[data-id="{third.id}"]')).to_have_count(1, timeout=NEWS_MS)
+    late.wait_for_function(
+        "([sel, n]) => Number(document.querySelector(sel).dataset.updates) > n",
+        arg=[CHART, int(_chart(late)["updates"])],
+        timeout=UPDATE_MS,
+    )  # live again after the reload
+    assert any("/news?" in u for u in api_calls) and any("/candles?" in u for u in api_calls)
+    assert sum("/updates?" in u for u in api_calls) >= 2, api_calls
+    late.close()
+
+    # 4a. French
     page.select_option("[data-testid=lang-select]", "fr")
     expect(page.locator("html")).to_have_attribute("lang", "fr")
     expect(page.locator("[data-testid=replay-badge]")).to_contain_text("historique enregistré")
@@ -207,14 +283,24 @@ def test_dashboard_end_to_end(page: Any, service: Running, settings: Settings) -
     expect(page.locator("[data-testid=range-all]")).to_have_text("Tout")
     assert "lang=fr" in page.url
 
+    # 3b. the chart moves: a new candle (or a new last time) within a minute and a bit
+    page.wait_for_function(
+        """([sel, candles, last]) => {
+            const ds = document.querySelector(sel).dataset;
+            return ds.candles !== candles || ds.lastTime !== last;
+        }""",
+        arg=[CHART, before["candles"], before["lastTime"]],
+        timeout=ROLLOVER_MS,
+    )
+
+    # 4b. range buttons: 24h is the default, so go through "All" and back
     page.click("[data-testid=range-all]")
     expect(page.locator("[data-testid=range-all]")).to_have_attribute("aria-pressed", "true")
     expect(page.locator("[data-testid=range-24h]")).to_have_attribute("aria-pressed", "false")
     page.wait_for_function(
         "sel => document.querySelector(sel).dataset.resolution !== '1m'", arg=CHART
     )
-    all_state = _chart_state(page)
-    assert 0 < int(all_state["candles"]) <= 2100
+    assert 0 < int(_chart(page)["candles"]) <= 2100
 
     page.click("[data-testid=range-24h]")
     expect(page.locator("[data-testid=range-24h]")).to_have_attribute("aria-pressed", "true")
@@ -223,8 +309,7 @@ def test_dashboard_end_to_end(page: Any, service: Running, settings: Settings) -
         "sel => document.querySelector(sel).dataset.resolution === '1m'", arg=CHART
     )
     expect(page.locator("[data-testid=chart-message]")).to_be_hidden()
-    day = _chart_state(page)
-    assert 0 < int(day["candles"]) <= 2100
+    assert 0 < int(_chart(page)["candles"]) <= 2100
     assert "range=24h" in page.url
 
     page.screenshot(path=str(ARTIFACTS / "dashboard-fr.png"), full_page=True)

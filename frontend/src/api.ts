@@ -1,5 +1,6 @@
 // REST client for the btcpulse back end (same origin).
-import type { CandlesResponse, Health, NewsItem, UpdatesResponse, Venue } from "./types";
+import { isFiniteNumber } from "./dom";
+import type { CandlesResponse, Health, NewsItem, NewsResponse, UpdatesResponse, Venue } from "./types";
 
 export class ApiError extends Error {
   constructor(
@@ -36,19 +37,28 @@ export interface CandleQuery {
 
 export async function fetchCandles(q: CandleQuery, signal?: AbortSignal): Promise<CandlesResponse> {
   const body = await getJson<CandlesResponse>("/api/v1/candles", { venue: q.venue, symbol: q.symbol, from: q.from }, signal);
-  return { ...body, candles: Array.isArray(body.candles) ? body.candles : [] };
+  return { ...body, seq: seqOrNull(body.seq), candles: Array.isArray(body.candles) ? body.candles : [] };
 }
 
-export async function fetchNews(limit: number): Promise<NewsItem[]> {
-  const body = await getJson<{ items?: NewsItem[] }>("/api/v1/news", { limit });
-  return Array.isArray(body.items) ? body.items : [];
+export async function fetchNews(limit: number): Promise<NewsResponse> {
+  const body = await getJson<{ items?: NewsItem[]; seq?: unknown }>("/api/v1/news", { limit });
+  return { items: Array.isArray(body.items) ? body.items : [], seq: seqOrNull(body.seq) };
 }
 
 export function fetchHealth(): Promise<Health> {
   return getJson<Health>("/api/v1/health");
 }
 
-export async function fetchUpdates(since: number, limit: number): Promise<UpdatesResponse> {
-  const body = await getJson<UpdatesResponse>("/api/v1/updates", { since, limit });
-  return { updates: Array.isArray(body.updates) ? body.updates : [], last_seq: body.last_seq };
+export async function fetchUpdates(since: number, limit: number, timeoutMs = 15_000): Promise<UpdatesResponse> {
+  const body = await getJson<UpdatesResponse>("/api/v1/updates", { since, limit }, AbortSignal.timeout(timeoutMs));
+  return {
+    updates: Array.isArray(body.updates) ? body.updates : [],
+    first_seq: seqOrNull(body.first_seq),
+    last_seq: seqOrNull(body.last_seq),
+  };
+}
+
+/** A store update sequence number, or null when absent / malformed. */
+function seqOrNull(v: unknown): number | null {
+  return isFiniteNumber(v) && v >= 0 ? v : null;
 }

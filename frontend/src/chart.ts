@@ -63,6 +63,8 @@ export class PriceChart {
   private count = 0;
   private lastT: number | null = null;
   private lastCandle: Candle | null = null;
+  /** Live updates applied so far (every one, including in-place updates of the last bar). */
+  private updates = 0;
   private loading = false;
   private pending: CandleUpdateData[] = [];
 
@@ -205,6 +207,7 @@ export class PriceChart {
     this.candles.update(toBar(u));
     this.volume.update(toVolume(u));
     if (appended) this.count += 1;
+    this.updates += 1;
     this.lastT = u.t;
     this.lastCandle = u;
     if (notify) {
@@ -218,5 +221,6 @@ export class PriceChart {
     ds.candles = String(this.count);
     ds.lastTime = this.lastT === null ? "" : String(this.lastT);
     ds.resolution = this.info?.resolution ?? "";
+    ds.updates = String(this.updates);
   }
 }

@@ -59,6 +59,10 @@ let wsState: FeedState = "closed";
 let chartMessage: MessageKey | null = "loading";
 let loadToken = 0;
 let loadAbort: AbortController | null = null;
+/** The `seq` each REST snapshot shown was read at (null: none shown, or an older back end). */
+const snapshotSeq: { candles: number | null; news: number | null } = { candles: null, news: null };
+/** The latest candle load (a superseded load resolves with the one that replaced it). */
+let candleLoad: Promise<boolean> = Promise.resolve(true);
 
 // ---- elements -------------------------------------------------------------
 
@@ -84,9 +88,11 @@ const feed = new LiveFeed({
     wsState = state;
     renderWsStatus();
   },
-  onResync() {
-    void loadCandles();
-    void loadNews();
+  async onResync() {
+    await refreshVenues();
+    const [candlesOk, newsOk] = await Promise.all([loadCandles(), loadNews()]);
+    if (!candlesOk || !newsOk) throw new Error("reload failed");
+    return snapshotBaseline();
   },
 });
 
@@ -230,39 +236,61 @@ function rangeStart(v: Venue): string | undefined {
   return toIso(anchor - secs * 1000);
 }
 
-async function loadCandles(): Promise<void> {
+/** The smallest seq of the REST snapshots shown: the live feed replays every update after it. */
+function snapshotBaseline(): number | null {
+  const seqs = [snapshotSeq.candles, snapshotSeq.news].filter((s): s is number => s !== null);
+  return seqs.length ? Math.min(...seqs) : null;
+}
+
+/** (Re)load the chart; resolves true once the newest requested load has been drawn. */
+function loadCandles(): Promise<boolean> {
+  candleLoad = loadCandlesNow();
+  return candleLoad;
+}
+
+async function loadCandlesNow(): Promise<boolean> {
   const token = ++loadToken;
   loadAbort?.abort();
   const v = selected;
   if (!v) {
     chartMessage = "no_venues";
+    snapshotSeq.candles = null;
     renderChartMessage();
-    return;
+    return true;
   }
   const abort = new AbortController();
   loadAbort = abort;
   chart.beginLoad();
   chartMessage = "loading";
   renderChartMessage();
+  let ok = true;
   try {
     const resp = await fetchCandles({ venue: v.venue, symbol: v.symbol, from: rangeStart(v) }, abort.signal);
-    if (token !== loadToken) return;
+    if (token !== loadToken) return candleLoad;
     chart.setData(resp);
+    snapshotSeq.candles = resp.seq;
     chartMessage = chart.shown && resp.candles.length === 0 ? "no_candles" : null;
   } catch {
-    if (token !== loadToken) return;
+    if (token !== loadToken) return candleLoad;
     chart.abortLoad();
     chartMessage = "load_error";
+    ok = false;
   }
   renderChartMessage();
   renderReplay();
+  return ok;
 }
 
-async function loadNews(): Promise<void> {
+async function loadNews(): Promise<boolean> {
   try {
-    news.setItems(await fetchNews(NEWS_LIMIT));
+    const resp = await fetchNews(NEWS_LIMIT);
+    news.setItems(resp.items);
+    snapshotSeq.news = resp.seq;
+    return true;
   } catch {
     news.setItems([]);
+    snapshotSeq.news = null;
+    return false;
   }
 }
 
@@ -314,7 +342,8 @@ async function start(): Promise<void> {
   await refreshVenues();
   selectVenue(findVenue(venues, initial.venue, initial.symbol) ?? pickDefaultVenue(venues));
   await Promise.all([loadCandles(), loadNews()]);
-  feed.start();
+  // Catch up from the snapshots' seq: nothing committed since they were read is missed.
+  feed.start(snapshotBaseline());
 }
 
 void start();

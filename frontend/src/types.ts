@@ -28,6 +28,8 @@ export interface CandlesResponse {
   resolution: string;
   resolution_s: number;
   replay: boolean;
+  /** The store's update sequence when the answer was read (null from an older back end). */
+  seq: number | null;
   candles: Candle[];
 }
 
@@ -44,6 +46,12 @@ export interface NewsItem {
   replay: boolean;
   sentiment: number | null;
   sentiment_label: SentimentLabel | string | null;
+}
+
+export interface NewsResponse {
+  items: NewsItem[];
+  /** The store's update sequence when the answer was read (null from an older back end). */
+  seq: number | null;
 }
 
 export type SourceStatus = "up" | "down" | "paused" | "starting";
@@ -79,5 +87,7 @@ export type Update =
 
 export interface UpdatesResponse {
   updates: Update[];
-  last_seq: number;
+  /** The oldest update still kept; `since < first_seq - 1` means some were pruned (reload). */
+  first_seq: number | null;
+  last_seq: number | null;
 }

@@ -1,11 +1,21 @@
 // WebSocket live feed with reconnect (1 s → 10 s backoff) and REST catch-up.
 //
-// Sequence handling:
-// - first connection: the `hello` seq becomes the last seq seen (the REST
-//   loads done just before are the baseline);
-// - reconnection: live messages are held back while /api/v1/updates?since=
-//   is read page by page, the pages are applied in seq order, then the held
-//   messages; anything with seq <= the last applied seq is dropped.
+// Sequence handling (every update carries the store's `seq`):
+// - the page starts from its REST snapshots: `start(baseline)` gets the smallest `seq` they
+//   were read at, so nothing committed between those reads and the socket is missed;
+// - on every connection (the first one and each reconnect) live messages are held back from
+//   the server's `hello` on, while /api/v1/updates?since=<last applied seq> is read page by
+//   page and applied in seq order; then the held messages are applied and the feed is live;
+// - anything with seq <= the last applied seq is dropped (duplicates are harmless anyway:
+//   updates are idempotent keyed snapshots);
+// - if the server pruned what we need (`since < first_seq - 1`), is too far ahead to replay,
+//   or its sequence went backwards (store reset), every REST snapshot is reloaded instead
+//   (`onResync`) and the catch-up goes on from the fresh snapshots' seq;
+// - if catching up fails (network, server error, failed reload) the socket is closed and the
+//   whole thing is retried after the backoff; the last applied seq is kept, so nothing is lost.
+//
+// Catch-up starts on `hello`, not on the socket's `open`: the server registers the client
+// before it reads the hello seq, so every update after it is queued for us.
 import { fetchUpdates } from "./api";
 import { isFiniteNumber } from "./dom";
 import type { Update } from "./types";
@@ -15,8 +25,11 @@ export type FeedState = "open" | "closed";
 export interface FeedHandlers {
   onUpdate(update: Update): void;
   onState(state: FeedState): void;
-  /** The feed could not be replayed (server restarted or catch-up failed): reload everything. */
-  onResync(): void;
+  /**
+   * The feed cannot be replayed: reload every REST snapshot. Resolves with the smallest `seq`
+   * of the fresh snapshots (null when the server gave none); rejects when a load failed.
+   */
+  onResync(): Promise<number | null>;
 }
 
 const MIN_BACKOFF_MS = 1_000;
@@ -41,12 +54,14 @@ export function wsUrl(loc: Location = window.location): string {
   return `${proto}//${loc.host}/ws`;
 }
 
+class Superseded extends Error {}
+
 export class LiveFeed {
   private ws: WebSocket | null = null;
   private connId = 0;
   private backoff = MIN_BACKOFF_MS;
   private reconnectTimer: number | undefined;
-  /** Highest seq applied (null until the first hello). */
+  /** Highest seq applied or covered by the REST snapshots (null: unknown). */
   private lastSeq: number | null = null;
   /** False while catching up: live messages are held in `held`. */
   private live = false;
@@ -63,8 +78,13 @@ export class LiveFeed {
     return this.lastSeq;
   }
 
-  start(): void {
+  /**
+   * Connect. `baseline` is the smallest `seq` of the REST snapshots the page shows (null when
+   * unknown: the feed then starts from the server's hello, missing what came in between).
+   */
+  start(baseline: number | null = null): void {
     this.stopped = false;
+    if (baseline !== null) this.lastSeq = baseline;
     this.connect();
   }
 
@@ -72,6 +92,10 @@ export class LiveFeed {
     this.stopped = true;
     window.clearTimeout(this.reconnectTimer);
     this.ws?.close();
+  }
+
+  private current(id: number): boolean {
+    return id === this.connId && !this.stopped;
   }
 
   private connect(): void {
@@ -102,6 +126,8 @@ export class LiveFeed {
     ws.onclose = () => {
       if (id !== this.connId) return;
       this.ws = null;
+      this.live = false;
+      this.held = [];
       this.handlers.onState("closed");
       this.scheduleReconnect();
     };
@@ -122,55 +148,59 @@ export class LiveFeed {
     if (typeof msg !== "object" || msg === null) return;
     const m = msg as Record<string, unknown>;
     if (m.type === "hello" && isFiniteNumber(m.seq)) {
-      this.backoff = MIN_BACKOFF_MS;
-      this.onHello(id, m.seq);
+      const target = m.seq;
+      this.catchUpChain = this.catchUpChain.then(() => this.catchUp(id, target));
     } else if (isUpdate(msg)) {
       if (this.live) this.apply(msg);
       else this.held.push(msg);
     }
   }
 
-  private onHello(id: number, seq: number): void {
-    if (this.lastSeq === null) {
-      this.lastSeq = seq;
-      this.goLive();
-      return;
-    }
-    if (seq < this.lastSeq) {
-      // The server's sequence went backwards (restart): our seq is meaningless now.
-      this.lastSeq = seq;
-      this.handlers.onResync();
-      this.goLive();
-      return;
-    }
-    this.catchUpChain = this.catchUpChain.then(() => this.catchUp(id, seq));
-  }
-
+  /** Bring the page up to the server's `target` seq (its hello), then go live. */
   private async catchUp(id: number, target: number): Promise<void> {
-    if (id !== this.connId) return; // superseded by a newer connection
+    if (!this.current(id)) return;
     try {
-      let complete = false;
-      for (let page = 0; page < MAX_PAGES && !complete; page++) {
-        const since = this.lastSeq ?? target;
-        if (since >= target && page > 0) {
-          complete = true;
-          break;
+      let resynced = false;
+      const resync = async (): Promise<void> => {
+        if (resynced) throw new Error("still cannot catch up after a reload");
+        resynced = true;
+        const seq = await this.handlers.onResync();
+        if (!this.current(id)) throw new Superseded();
+        this.lastSeq = seq ?? target;
+      };
+
+      if (this.lastSeq === null) {
+        // No snapshot seq (older back end): start from the hello, as nothing better is known.
+        this.lastSeq = target;
+      } else if (target < this.lastSeq) {
+        // The server's sequence went backwards (store reset): our seq means nothing there now.
+        await resync();
+      }
+
+      for (let page = 0; ; page++) {
+        if (page >= MAX_PAGES) {
+          await resync(); // too far behind to replay: reload instead
+          page = 0;
         }
+        const since: number = this.lastSeq ?? target;
         const res = await fetchUpdates(since, PAGE_LIMIT);
-        if (id !== this.connId) return;
+        if (!this.current(id)) return;
+        if (res.first_seq !== null && since < res.first_seq - 1) {
+          await resync(); // updates after `since` were pruned: reload, then go on from there
+          continue;
+        }
         const updates = res.updates.filter(isUpdate).sort((a, b) => a.seq - b.seq);
         for (const u of updates) this.apply(u);
         // A short (or empty) page means we have everything the server had.
-        if (updates.length < PAGE_LIMIT) complete = true;
+        if (updates.length < PAGE_LIMIT) break;
       }
       if (this.lastSeq === null || this.lastSeq < target) this.lastSeq = target;
-      if (!complete) this.handlers.onResync(); // too far behind to replay: reload instead
-    } catch {
-      if (id !== this.connId) return;
-      this.lastSeq = Math.max(this.lastSeq ?? target, target);
-      this.handlers.onResync();
+      this.goLive();
+    } catch (err) {
+      if (err instanceof Superseded || !this.current(id)) return;
+      // Retry the whole catch-up on a new connection after the backoff; lastSeq is kept.
+      this.ws?.close();
     }
-    this.goLive();
   }
 
   private goLive(): void {
@@ -178,6 +208,7 @@ export class LiveFeed {
     this.held = [];
     for (const u of held) this.apply(u);
     this.live = true;
+    this.backoff = MIN_BACKOFF_MS;
   }
 
   private apply(u: Update): void {

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import REPLAY, wait_for
 from fastapi.testclient import TestClient
 
 from btcpulse.analytics.sentiment import VaderScorer
@@ -18,11 +19,12 @@ from btcpulse.engines.embedded import EmbeddedEngine
 from btcpulse.events import NewsItem, encode
 from btcpulse.store.db import Store
 from btcpulse.web.app import create_app
-from conftest import REPLAY, wait_for
 
 
 def _process(settings: Settings, store: Store, bus: EmbeddedLog) -> None:
-    e = EmbeddedEngine(settings, store, bus.consumer(settings.engine_group), bus.producer(), VaderScorer())
+    e = EmbeddedEngine(
+        settings, store, bus.consumer(settings.engine_group), bus.producer(), VaderScorer()
+    )
     e.start()
     while e.run_once():
         pass
@@ -76,7 +78,10 @@ def test_bad_time_parameters_are_clear_errors(client: TestClient) -> None:
 def test_news_health_updates(client: TestClient) -> None:
     news = client.get("/api/v1/news", params={"limit": 10}).json()
     assert len(news["items"]) == 10 and news["seq"] > 0
-    assert all(i["replay"] and i["sentiment_label"] in {"positive", "negative", "neutral"} for i in news["items"])
+    assert all(
+        i["replay"] and i["sentiment_label"] in {"positive", "negative", "neutral"}
+        for i in news["items"]
+    )
     times = [i["published_at"] for i in news["items"]]
     assert times == sorted(times, reverse=True)
     health = client.get("/api/v1/health").json()
@@ -110,8 +115,12 @@ def test_websocket_pushes_new_updates_in_order(
         assert hello["type"] == "hello" and hello["seq"] > 0
         now = datetime.now(UTC)
         item = NewsItem(
-            id="ws-test", source="test", url="https://example.test/a",
-            title="Bitcoin ETF inflows surge to record", published_at=now, fetched_at=now,
+            id="ws-test",
+            source="test",
+            url="https://example.test/a",
+            title="Bitcoin ETF inflows surge to record",
+            published_at=now,
+            fetched_at=now,
         )
         p = bus.producer()
         p.produce(settings.topic_news, encode(item))
@@ -122,6 +131,9 @@ def test_websocket_pushes_new_updates_in_order(
         assert msg["key"] == "news:ws-test" and msg["data"]["title"] == item.title
         assert msg["data"]["sentiment_label"] in {"positive", "neutral", "negative"}
     wait_for(lambda: "btcpulse_ws_clients 0.0" in client.get("/metrics").text, 5, "ws client gone")
-    assert json.loads(client.get("/api/v1/updates", params={"since": hello["seq"]}).text)["updates"][0][
-        "key"
-    ] == "news:ws-test"
+    assert (
+        json.loads(client.get("/api/v1/updates", params={"since": hello["seq"]}).text)["updates"][
+            0
+        ]["key"]
+        == "news:ws-test"
+    )

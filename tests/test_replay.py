@@ -56,7 +56,7 @@ def _events(settings: Settings, bus: EmbeddedLog) -> list[NewsItem | Bar]:
 def test_bundle_is_the_real_recording() -> None:
     news = [r for r in BUNDLE.records if isinstance(r.event, NewsItem)]
     bars = [r for r in BUNDLE.records if isinstance(r.event, Bar)]
-    assert len(news) == 50 and len(bars) == 4154
+    assert len(news) == 50 and len(bars) == 4150
     assert {r.event.source for r in news} == {"replay:coindesk"}
     assert {r.event.venue for r in bars} == {"replay:binanceus"}
     assert BUNDLE.start < BUNDLE.end

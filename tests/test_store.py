@@ -11,6 +11,7 @@ from sqlalchemy.exc import StatementError
 from btcpulse.events import AnalyticsUpdate
 from btcpulse.store import schema as t
 from btcpulse.store.db import Store
+from btcpulse.store.queries import first_seq
 from btcpulse.store.upsert import upsert
 from btcpulse.store.writes import prune_updates, put_updates
 
@@ -96,3 +97,4 @@ def test_updates_get_increasing_seq_and_the_last_per_key_wins(store: Store) -> N
     with store.begin() as conn:  # pruning everything keeps the newest: seq never restarts
         prune_updates(conn, NOW + timedelta(days=1))
         assert put_updates(conn, [up("c", 1)])[0].seq == 4
+        assert first_seq(conn) == 3  # "a" (seq 2) was forgotten: a client at seq < 2 reloads

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import REPLAY, wait_for
+from harness import Running
 from sqlalchemy import func, select
 
 from btcpulse.analytics.sentiment import VaderScorer
@@ -22,8 +24,6 @@ from btcpulse.events import Bar, NewsItem, parse_event
 from btcpulse.store import schema as t
 from btcpulse.store.db import Store
 from btcpulse.store.writes import get_state
-from conftest import REPLAY, wait_for
-from harness import Running
 
 pytestmark = pytest.mark.slow
 BUNDLE = load_bundle(REPLAY)
@@ -61,10 +61,12 @@ def _counts(store: Store) -> dict[str, int]:
         }
 
 
-def test_kill_everything_restart_nothing_lost_nothing_duplicated(settings: Settings, tmp_path: Path) -> None:
+def test_kill_everything_restart_nothing_lost_nothing_duplicated(
+    settings: Settings, tmp_path: Path
+) -> None:
     log = tmp_path / "up.log"
     store = Store(settings.resolved_store_url)
-    up = Running(settings, log)
+    up = Running(settings, log, BTCPULSE_REPLAY_SPEED="60")
     try:
         up.wait_ready()
         first = wait_for(
@@ -78,7 +80,7 @@ def test_kill_everything_restart_nothing_lost_nothing_duplicated(settings: Setti
     wait_for(lambda: not _group_alive(up.proc.pid), 10, "every process of the group to be gone")
     killed_at = _cursor(store)
 
-    again = Running(settings, log)
+    again = Running(settings, log, BTCPULSE_REPLAY_SPEED="60")
     try:
         again.wait_ready()
         wait_for(lambda: _emitted(_cursor(store)) >= _emitted(killed_at) + 10, 60, "replay resumed")
@@ -90,7 +92,9 @@ def test_kill_everything_restart_nothing_lost_nothing_duplicated(settings: Setti
     # Drain whatever the engine had not consumed when it was stopped (nothing is lost: the
     # bus still has it), then compare the store with the bus and with the replay cursor.
     bus = EmbeddedLog(settings.resolved_bus_path)
-    engine = EmbeddedEngine(settings, store, bus.consumer(settings.engine_group), bus.producer(), VaderScorer())
+    engine = EmbeddedEngine(
+        settings, store, bus.consumer(settings.engine_group), bus.producer(), VaderScorer()
+    )
     engine.start()
     while engine.run_once():
         pass
@@ -116,13 +120,17 @@ def test_kill_everything_restart_nothing_lost_nothing_duplicated(settings: Setti
     assert counts == {"bars": n_bars, "news": n_news}, (counts, cursor)
     with store.read() as conn:
         stored_news = set(conn.execute(select(t.news.c.id)).scalars())
-        stored_bars = set(conn.execute(select(t.bars.c.open_s).where(t.bars.c.venue == VENUE)).scalars())
+        stored_bars = set(
+            conn.execute(select(t.bars.c.open_s).where(t.bars.c.venue == VENUE)).scalars()
+        )
         assert stored_news == {k[1] for k in on_bus if k[0] == "news"}
         assert stored_bars == {k[1] for k in on_bus if k[0] == "bar"}
         # aggregates count every bar exactly once: each 15 m candle's volume = its bars' volume
         bar_vol = dict(
             conn.execute(
-                select((t.bars.c.open_s - t.bars.c.open_s % 900).label("w"), func.sum(t.bars.c.volume))
+                select(
+                    (t.bars.c.open_s - t.bars.c.open_s % 900).label("w"), func.sum(t.bars.c.volume)
+                )
                 .where(t.bars.c.venue == VENUE)
                 .group_by("w")
             ).all()

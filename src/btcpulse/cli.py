@@ -100,7 +100,14 @@ def serve() -> None:
 
     s = _settings()
     _store(s).dispose()
-    uvicorn.run(create_app(s), host=s.host, port=s.port, log_level="warning", access_log=False)
+    uvicorn.run(
+        create_app(s),
+        host=s.host,
+        port=s.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
 
 
 @app.command()
@@ -154,8 +161,9 @@ def replay(
         Path, typer.Argument(help="Folder with the recorded feed (*.xml) and bars (*.csv).")
     ],
     speed: Annotated[
-        float, typer.Option(help="Recorded seconds per second after the history (max 60).")
-    ] = 60.0,
+        float | None,
+        typer.Option(help="Recorded seconds per second after the history, 1-60 [default: 10]."),
+    ] = None,
     loop: Annotated[bool, typer.Option(help="Loop the recording forever.")] = True,
     mode: Annotated[
         ReplayMode, typer.Option(help="'when-offline' pauses while a live source answers.")
@@ -174,7 +182,7 @@ def replay(
         s,
         EmbeddedLog(s.resolved_bus_path).producer(),
         store,
-        speed=speed,
+        speed=speed if speed is not None else s.replay_speed,
         loop=loop,
         paused=(lambda: live_sources_answer(store)) if mode is ReplayMode.when_offline else None,
     )

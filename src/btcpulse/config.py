@@ -61,7 +61,7 @@ class Settings(BaseSettings):
 
     # replay
     replay_path: Path = Path("data/replay")
-    replay_speed: float = 60.0
+    replay_speed: float = 10.0
     replay_mode: Literal["always", "when-offline", "off"] = "when-offline"
 
     log_level: str = "INFO"

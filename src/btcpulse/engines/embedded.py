@@ -8,7 +8,6 @@ idempotent.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from btcpulse.store.writes import (
     prune_updates,
     put_health,
     put_offsets,
+    put_state,
     put_updates,
 )
 from btcpulse.timeutil import utcnow
@@ -58,6 +58,7 @@ class EmbeddedEngine:
         self.stats = EngineStats()
         self.topics = [settings.topic_news, settings.topic_prices, settings.topic_deadletters]
         self._last_health = 0.0
+        self._unreported = 0
 
     def start(self) -> None:
         self.consumer.subscribe(self.topics)
@@ -97,16 +98,18 @@ class EmbeddedEngine:
         return len(msgs)
 
     def _heartbeat(self, items: int = 0) -> None:
+        """Record health and lag: at most once a second while busy, every 5 s when idle."""
+        self._unreported += items
         now = time.monotonic()
-        if items == 0 and now - self._last_health < 5.0:
-            return
-        if items and now - self._last_health < 1.0:
+        if now - self._last_health < (1.0 if self._unreported else 5.0):
             return
         self._last_health = now
+        items, self._unreported = self._unreported, 0
         lag = sum(
             max(self.consumer.end_offset(tp) - self.consumer.position(tp), 0)
             for tp in self.consumer.assignment()
         )
+        st = self.stats
         with self.store.begin() as conn:
             put_health(
                 conn,
@@ -114,11 +117,10 @@ class EmbeddedEngine:
                 kind="engine",
                 status="up",
                 ok=True,
-                items=0,
-                detail=json.dumps(
-                    {"lag": lag, "batches": self.stats.batches, "messages": self.stats.messages}
-                ),
+                items=items,
+                detail=f"lag {lag} · {st.batches} batches · {st.messages} messages",
             )
+            put_state(conn, "engine", {"lag": lag, "batches": st.batches, "messages": st.messages})
             prune_updates(conn, utcnow() - timedelta(seconds=self.s.updates_keep_s))
 
     def run(self, stop: threading.Event) -> None:

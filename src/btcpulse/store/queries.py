@@ -17,6 +17,7 @@ from btcpulse.analytics.candles import (
     rollup,
 )
 from btcpulse.store import schema as t
+from btcpulse.store.writes import UPDATES_STATE, get_state
 from btcpulse.timeutil import from_epoch_s, utcnow
 
 MAX_POINTS = 2000
@@ -181,7 +182,7 @@ def health(conn: Connection) -> dict[str, Any]:
             "updated_at": r.updated_at.isoformat(),
         }
         if r.kind == "engine":
-            info = json.loads(r.detail or "{}")
+            info = get_state(conn, "engine") or {}
             engine = {
                 "status": status,
                 "lag": info.get("lag"),
@@ -222,7 +223,9 @@ def last_seq(conn: Connection) -> int:
 
 
 def first_seq(conn: Connection) -> int:
-    return int(conn.execute(select(func.coalesce(func.min(t.updates.c.seq), 0))).scalar_one())
+    """Every update after ``first_seq - 1`` is still available (the last one per key)."""
+    state = get_state(conn, UPDATES_STATE) or {}
+    return int(state.get("pruned_upto", 0)) + 1
 
 
 def updates_since(conn: Connection, since: int, limit: int) -> list[dict[str, Any]]:

@@ -82,10 +82,21 @@ def put_updates(conn: Connection, updates: Sequence[AnalyticsUpdate]) -> list[An
     return stored
 
 
+UPDATES_STATE = "updates"
+
+
 def prune_updates(conn: Connection, older_than: datetime) -> None:
-    """Forget old updates, always keeping the newest so that ``seq`` never restarts."""
-    top = select(func.max(t.updates.c.seq)).scalar_subquery()
-    conn.execute(delete(t.updates).where(t.updates.c.time < older_than, t.updates.c.seq < top))
+    """Forget old updates, always keeping the newest so that ``seq`` never restarts, and
+    remember the highest ``seq`` forgotten: a client behind it must reload, not catch up."""
+    u = t.updates.c
+    top = select(func.max(u.seq)).scalar_subquery()
+    doomed = (u.time < older_than) & (u.seq < top)
+    cut = conn.execute(select(func.max(u.seq)).where(doomed)).scalar_one_or_none()
+    if cut is None:
+        return
+    conn.execute(delete(t.updates).where(doomed))
+    before = (get_state(conn, UPDATES_STATE) or {}).get("pruned_upto", 0)
+    put_state(conn, UPDATES_STATE, {"pruned_upto": max(int(before), int(cut))})
 
 
 def put_health(

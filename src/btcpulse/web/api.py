@@ -124,8 +124,8 @@ def get_updates(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     with _store(request).read() as conn:
-        first = queries.first_seq(conn)
         ups = queries.updates_since(conn, since, limit)
         top = queries.last_seq(conn)
+        first = queries.first_seq(conn)  # read last: a prune in between is then seen
     # ``first_seq``: the oldest update still kept; a client behind it must reload instead.
     return {"updates": ups, "first_seq": first, "last_seq": top}

@@ -8,17 +8,20 @@ publish) is filled from the store, so every client sees every update once, in or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import structlog
-from fastapi import WebSocket
-from pydantic import ValidationError
+from fastapi import WebSocket, WebSocketDisconnect
 
+from btcpulse.bus.base import Message
 from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.config import Settings
 from btcpulse.events import AnalyticsUpdate, parse_event
@@ -55,22 +58,40 @@ class Hub:
                 self.clients.discard(c)
 
     async def serve(self, ws: WebSocket, hello: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-        """Register first, then say hello: every update after the hello's seq is queued."""
+        """Register first, then say hello: every update after the hello's seq is queued.
+
+        Returns when the client goes away (its close frame is read at once, so shutdown never
+        waits for a send to notice) or falls too far behind."""
         client = Client(ws)
         self.clients.add(client)
         try:
-            await ws.send_text(json.dumps(await hello()))
-            while not client.overflowed:
-                try:
-                    msg = await asyncio.wait_for(client.queue.get(), timeout=1.0)
-                except TimeoutError:
-                    continue
-                await ws.send_text(msg)
-                self.sent += 1
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._read_until_closed, ws, tg.cancel_scope)
+                await self._send(client, hello)
+                tg.cancel_scope.cancel()
         finally:
             self.clients.discard(client)
-            if client.overflowed:
+        if client.overflowed:
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
                 await ws.close(code=1013, reason="too slow; reconnect and catch up")
+
+    async def _send(self, client: Client, hello: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        await client.ws.send_text(json.dumps(await hello()))
+        while not client.overflowed:
+            try:
+                msg = await asyncio.wait_for(client.queue.get(), timeout=1.0)
+            except TimeoutError:
+                continue
+            await client.ws.send_text(msg)
+            self.sent += 1
+
+    @staticmethod
+    async def _read_until_closed(ws: WebSocket, scope: anyio.CancelScope) -> None:
+        while True:
+            msg = await ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                scope.cancel()
+                return
 
 
 def _wire(update: dict[str, Any]) -> str:
@@ -104,42 +125,63 @@ class Broadcaster:
             if upto is not None and batch[-1]["seq"] >= upto:
                 return
 
+    def _pump(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        inbox: asyncio.Queue[list[Message]],
+        stop: threading.Event,
+    ) -> None:
+        """Tail the updates topic in a thread that owns its consumer (and closes it itself:
+        closing a SQLite connection under a running poll would crash the process)."""
+        consumer = EmbeddedLog(self.s.resolved_bus_path).consumer(
+            f"web-{os.getpid()}-{uuid.uuid4().hex[:6]}", "latest"
+        )
+        try:
+            consumer.subscribe([self.s.topic_updates])
+            while not stop.is_set():
+                msgs = consumer.poll(0.5, 1000)
+                if msgs:
+                    loop.call_soon_threadsafe(inbox.put_nowait, msgs)
+        except RuntimeError:  # the event loop closed under us: shutting down
+            pass
+        finally:
+            consumer.close()
+
     async def run(self) -> None:
-        log_ = EmbeddedLog(self.s.resolved_bus_path)
-        consumer = log_.consumer(f"web-{os.getpid()}-{uuid.uuid4().hex[:6]}", "latest")
-        consumer.subscribe([self.s.topic_updates])
         with self.store.read() as conn:
             self.last_seq = last_seq(conn)
         loop = asyncio.get_running_loop()
+        inbox: asyncio.Queue[list[Message]] = asyncio.Queue()
+        stop = threading.Event()
+        pump = threading.Thread(
+            target=self._pump, args=(loop, inbox, stop), name="updates-pump", daemon=True
+        )
+        pump.start()
         next_check = loop.time() + STORE_CHECK_S
         try:
-            while True:
-                msgs = await asyncio.to_thread(consumer.poll, 0.5, 1000)
-                fresh: list[dict[str, Any]] = []
-                for m in msgs:
-                    ev = parse_event(m.value, source="updates")
-                    if isinstance(ev, AnalyticsUpdate):
-                        fresh.append(
-                            {
-                                "type": "update",
-                                "seq": ev.seq,
-                                "key": ev.key,
-                                "kind": ev.kind,
-                                "data": ev.data,
-                            }
-                        )
-                fresh.sort(key=lambda u: u["seq"])
-                for u in fresh:
+            while pump.is_alive():
+                try:
+                    msgs = await asyncio.wait_for(inbox.get(), timeout=STORE_CHECK_S)
+                except TimeoutError:
+                    msgs = []
+                fresh = [
+                    {
+                        "type": "update",
+                        "seq": ev.seq,
+                        "key": ev.key,
+                        "kind": ev.kind,
+                        "data": ev.data,
+                    }
+                    for ev in (parse_event(m.value, source="updates") for m in msgs)
+                    if isinstance(ev, AnalyticsUpdate)
+                ]
+                for u in sorted(fresh, key=lambda u: u["seq"]):
                     if u["seq"] > self.last_seq + 1:
                         await self._catch_up(u["seq"] - 1)
                     self._push([u])
                 if loop.time() >= next_check:
                     next_check = loop.time() + STORE_CHECK_S
                     await self._catch_up()
-        except asyncio.CancelledError:
-            raise
-        except (OSError, ValidationError) as exc:  # pragma: no cover - logged and restarted
-            log.error("broadcaster.failed", error=str(exc))
-            raise
+            raise RuntimeError("the updates pump stopped")
         finally:
-            consumer.close()
+            stop.set()

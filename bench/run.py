@@ -3,10 +3,11 @@
 Everything runs for real (embedded bus, SQLite store, ``btcpulse process`` and ``btcpulse
 serve`` subprocesses) in a temporary data directory that is removed afterwards.
 
-    .venv/bin/python bench/run.py            # full run, rewrites bench/RESULTS.md (~1-2 min)
+    .venv/bin/python bench/run.py            # full run, rewrites bench/RESULTS.md (~1 min)
     .venv/bin/python bench/run.py --quick    # smoke run (fewer samples), prints the report
 
-``--output PATH`` writes the report elsewhere; ``--json PATH`` also dumps the figures.
+``--output PATH`` writes the report elsewhere; ``--json PATH`` also dumps the figures and
+``--samples PATH`` the per-trade latency samples (CSV).
 """
 
 from __future__ import annotations
@@ -85,12 +86,13 @@ class Plan:
     latency_samples: int
     updates_rows: int
     latency_rate_hz: float = 20.0
+    samples_csv: Path | None = None  # where to dump the per-trade latency samples
 
     @classmethod
-    def make(cls, quick: bool) -> Plan:
+    def make(cls, quick: bool, samples_csv: Path | None = None) -> Plan:
         if quick:
-            return cls(1, 5_000, 10, 60, updates_rows=10_000)
-        return cls(3, 50_000, 40, 300, updates_rows=86_400)
+            return cls(1, 5_000, 10, 60, 10_000, samples_csv=samples_csv)
+        return cls(3, 50_000, 40, 300, 86_400, samples_csv=samples_csv)
 
 
 def settings_for(data_dir: Path, port: int = 8000) -> Settings:
@@ -99,7 +101,7 @@ def settings_for(data_dir: Path, port: int = 8000) -> Settings:
         port=port,
         live_sources=False,
         replay_path=REPLAY,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
 
 
@@ -126,8 +128,9 @@ def make_engine(s: Settings, store: Store, bus: EmbeddedLog) -> EmbeddedEngine:
 
 def drain(engine: EmbeddedEngine) -> float:
     """Run batches until the engine's consumer has no lag; return the seconds it took."""
+    c = engine.consumer
     t0 = time.perf_counter()
-    while engine.consumer.lag() > 0:
+    while any(c.end_offset(tp) > c.position(tp) for tp in c.assignment()):
         engine.run_once()
     return time.perf_counter() - t0
 
@@ -149,6 +152,13 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return ordered[rank - 1]
+
+
+def median_rate(rates: list[float]) -> tuple[float, str]:
+    """The median of per-run rates, and the runs' range for the table (when there are several)."""
+    if len(rates) == 1:
+        return rates[0], "1 run"
+    return statistics.median(rates), f"median of {len(rates)} ({min(rates):,.0f}-{max(rates):,.0f})"
 
 
 def wait_for(check: Callable[[], T | None], timeout: float, what: str) -> T:
@@ -211,35 +221,37 @@ def bench_replay(plan: Plan, tmp: Path) -> list[Figure]:
             runs.append(replay_once(bundle, d))
     n = runs[0].events
     bars = sum(1 for r in bundle.records if r.event.type == "bar")
-    med = statistics.median
-    how_runs = f"median of {plan.runs} run(s), fresh data dir each"
+    produce, produce_how = median_rate([r.events / r.produce_s for r in runs])
+    engine, engine_how = median_rate([r.events / r.engine_s for r in runs])
+    e2e, e2e_how = median_rate([r.events / (r.produce_s + r.engine_s) for r in runs])
     return [
-        Figure("replay: bundle load (`load_bundle`)", load_s * 1000, "ms", "once, perf_counter"),
+        Figure("replay: bundle load (`load_bundle`)", load_s * 1000, "ms", "once"),
         Figure(
             "replay: events in loop 0",
             n,
             "events",
-            f"{bars:,} 1-minute bars + {n - bars:,} headlines",
+            f"{bars:,} 1-minute bars + {n - bars:,} headlines (`data/replay/`)",
         ),
         Figure(
             "replay: produce rate",
-            med([r.events / r.produce_s for r in runs]),
+            produce,
             "events/s",
-            "`ReplayPlayer.emit_due()` until loop 0 is done (incl. flush + cursor save); "
-            + how_runs,
+            "`ReplayPlayer.emit_due()` until loop 0 is done (incl. bus flush + cursor save), "
+            f"fresh data dir per run; {produce_how}",
         ),
         Figure(
             "replay: engine rate",
-            med([r.events / r.engine_s for r in runs]),
+            engine,
             "events/s",
-            "`EmbeddedEngine.run_once()` (VaderScorer) until consumer lag = 0, "
-            f"{runs[0].batches} batch(es), {runs[0].updates:,} updates published; {how_runs}",
+            "`EmbeddedEngine` (as `btcpulse process` builds it, VaderScorer): `run_once()` until "
+            f"consumer lag = 0; {runs[0].batches} batch, {runs[0].updates:,} updates published; "
+            + engine_how,
         ),
         Figure(
             "replay: end-to-end rate",
-            med([r.events / (r.produce_s + r.engine_s) for r in runs]),
+            e2e,
             "events/s",
-            f"events / (produce + engine time), one after the other in one process; {how_runs}",
+            f"events / (produce + engine time), one after the other; {e2e_how}",
         ),
     ]
 
@@ -318,7 +330,6 @@ def trades_rate(plan: Plan, tmp: Path, n: int, span: timedelta, tag: str) -> lis
 
 
 def bench_trades(plan: Plan, tmp: Path) -> list[Figure]:
-    med = statistics.median
     # the live shape: ~14 trades/s, so every 1 s window of the hour has trades
     n = plan.synthetic_trades
     span = timedelta(hours=1) * (n / 50_000)
@@ -330,26 +341,29 @@ def bench_trades(plan: Plan, tmp: Path) -> list[Figure]:
     # a quiet market: < 1.4 trades/s, so most 1 s windows are separate ranges
     n_sparse = 5_000
     sparse = trades_rate(plan, tmp, n_sparse, timedelta(hours=1), "sparse")
+    produce, produce_how = median_rate([n / r.produce_s for r in dense])
+    engine, engine_how = median_rate([n / r.engine_s for r in dense])
+    sparse_rate, sparse_how = median_rate([n_sparse / r.engine_s for r in sparse])
     return [
         Figure(
             "trades: produce rate",
-            med([n / r.produce_s for r in dense]),
+            produce,
             "events/s",
-            f"{what}; `produce()` each + one `flush()`; median of {plan.runs}",
+            f"{what}; `produce()` each + one `flush()`; {produce_how}",
         ),
         Figure(
             "trades: engine rate (1 s candles + rollups)",
-            med([n / r.engine_s for r in dense]),
+            engine,
             "events/s",
             f"same trades; `run_once()` until lag = 0, {dense[0].batches} batch(es) of ≤ 5,000, "
-            f"{dense[0].updates:,} updates published; median of {plan.runs}",
+            f"{dense[0].updates:,} updates published; {engine_how}",
         ),
         Figure(
             "trades: engine rate, sparse (quiet market)",
-            med([n_sparse / r.engine_s for r in sparse]),
+            sparse_rate,
             "events/s",
             f"{n_sparse:,} trades over 1 h (one batch, {sparse[0].updates:,} updates published: "
-            f"one per touched window); median of {plan.runs}",
+            f"one per touched window); {sparse_how}",
         ),
     ]
 
@@ -384,11 +398,12 @@ def bench_prune(plan: Plan, tmp: Path) -> list[Figure]:
             store.dispose()
     return [
         Figure(
-            "engine heartbeat: `prune_updates` at 1 day of 1 s updates",
+            "engine heartbeat: `prune_updates`",
             statistics.median(took) * 1000,
             "ms",
-            f"{n:,} rows in `updates`, none prunable; one transaction, median of {len(took)}; "
-            "runs once a second while the engine is busy",
+            f"{n:,} rows in `updates` (a day of 1 s candles of one venue is 86,400), none "
+            f"prunable; one transaction, median of {len(took)}; the engine runs it once a "
+            "second while busy",
         )
     ]
 
@@ -477,17 +492,38 @@ class Service:
     proc: subprocess.Popen[bytes]
     log_path: Path
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: only this child
-                self.proc.wait(5)
+    def stop(self, grace_s: float = 3.0) -> tuple[float, bool]:
+        """SIGTERM, then SIGKILL after ``grace_s``; return (seconds, exited on its own)."""
+        t0 = time.perf_counter()
+        if self.proc.poll() is not None:
+            return 0.0, True
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(grace_s)
+            return time.perf_counter() - t0, True
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: only this child
+            self.proc.wait(5)
+            return time.perf_counter() - t0, False
 
     def tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:]
+
+
+def cpu_ticks(pids: list[int]) -> tuple[int, int]:
+    """(busy ticks of the whole machine, ticks used by ``pids`` and this process) so far."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+        busy = user + nice + system + irq + softirq + steal
+        ours = 0
+        for pid in [os.getpid(), *pids]:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            rest = stat.rsplit(")", 1)[1].split()
+            ours += int(rest[11]) + int(rest[12])  # utime, stime
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+    return busy, ours
 
 
 def free_port() -> int:
@@ -581,86 +617,133 @@ def engine_times(bus_path: Path, topic: str) -> dict[int, tuple[float, float]]:
     return out
 
 
+@dataclass
+class LatencyRun:
+    """What one latency session observed (raw); ``latency_figures`` turns it into figures."""
+
+    sent: list[Sent]
+    got: list[Received]
+    engine_at: dict[int, tuple[float, float]]
+    startup_s: float
+    other_cpu_pct: float
+    our_cpu_pct: float
+    updates_seen: int
+    stopped: dict[str, tuple[float, bool]]
+
+
+def produce_paced(source: TradeSource, plan: Plan, pids: list[int]) -> tuple[float, float]:
+    """Warm-up then measured trades at ``latency_rate_hz``; return the CPU share (% of all
+    cores) used by other processes and by ours while the measured trades were produced."""
+    period = 1.0 / plan.latency_rate_hz
+    ticks0, t_measure = cpu_ticks(pids), time.perf_counter()
+    t0 = time.perf_counter()
+    for i in range(plan.latency_warmup + plan.latency_samples):
+        if i == plan.latency_warmup:
+            ticks0, t_measure = cpu_ticks(pids), time.perf_counter()
+        source.send(measured=i >= plan.latency_warmup)
+        time.sleep(max(0.0, t0 + (i + 1) * period - time.perf_counter()))
+    ticks1, spent_s = cpu_ticks(pids), time.perf_counter() - t_measure
+    scale = 100 / os.sysconf("SC_CLK_TCK") / spent_s / (os.cpu_count() or 1)
+    ours = ticks1[1] - ticks0[1]
+    return max(0.0, (ticks1[0] - ticks0[0] - ours) * scale), ours * scale
+
+
+def run_latency(plan: Plan, d: Path) -> LatencyRun:
+    """Start ``btcpulse serve`` and ``btcpulse process``, listen on ``/ws``, produce trades."""
+    port = free_port()
+    s = settings_for(d / "var", port)
+    fresh_store(s).dispose()  # migrate once here: the two services would race on it
+    EmbeddedLog(s.resolved_bus_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTCPULSE_")}
+    env.update(
+        BTCPULSE_DATA_DIR=str(s.data_dir),
+        BTCPULSE_PORT=str(port),
+        BTCPULSE_LIVE_SOURCES="false",
+        BTCPULSE_REPLAY_PATH=str(REPLAY),
+    )
+    services: list[Service] = []
+    listener: WsListener | None = None
+    source: TradeSource | None = None
+    venue = "bench-latency"
+    stopped: dict[str, tuple[float, bool]] = {}
+    try:
+        services.append(start_service("serve", ["serve"], env, d))
+        services.append(start_service("process", ["process"], env, d))
+        t_start = time.perf_counter()
+        wait_for(lambda: ready(f"http://127.0.0.1:{port}"), 60, "`btcpulse serve` to be ready")
+        listener = WsListener(f"ws://127.0.0.1:{port}/ws", venue)
+        listener.start()
+        source = TradeSource(s, venue)
+        # the engine is up once a probe trade comes back on the WebSocket
+        deadline = time.monotonic() + 60
+        while not listener.snapshot():
+            if time.monotonic() > deadline:
+                tails = "\n".join(f"--- {x.name}\n{x.tail()}" for x in services)
+                raise RuntimeError(f"no update for a probe trade within 60 s\n{tails}")
+            source.send(measured=False)
+            time.sleep(0.25)
+        startup_s = time.perf_counter() - t_start
+        other_pct, ours_pct = produce_paced(source, plan, [x.proc.pid for x in services])
+        measured = [x for x in source.sent if x.measured]
+        ws = listener
+        try:
+            wait_for(
+                lambda: all(first_reflecting(x, ws.snapshot()) for x in measured),
+                15,
+                "every measured trade on the WebSocket",
+            )
+        except RuntimeError:
+            pass  # reported as missing samples
+    finally:
+        if listener is not None:
+            listener.stop()
+        if source is not None:
+            source.close()
+        stopped = {svc.name: svc.stop() for svc in reversed(services)}
+    return LatencyRun(
+        sent=source.sent,
+        got=listener.snapshot(),
+        engine_at=engine_times(s.resolved_bus_path, s.topic_updates),
+        startup_s=startup_s,
+        other_cpu_pct=other_pct,
+        our_cpu_pct=ours_pct,
+        updates_seen=listener.updates_seen,
+        stopped=stopped,
+    )
+
+
 def bench_latency(plan: Plan, tmp: Path) -> list[Figure]:
     with data_dir(tmp, "latency") as d:
-        port = free_port()
-        s = settings_for(d / "var", port)
-        fresh_store(s).dispose()  # migrate once here: the two services would race on it
-        EmbeddedLog(s.resolved_bus_path)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BTCPULSE_")}
-        env.update(
-            BTCPULSE_DATA_DIR=str(s.data_dir),
-            BTCPULSE_PORT=str(port),
-            BTCPULSE_LIVE_SOURCES="false",
-            BTCPULSE_REPLAY_PATH=str(REPLAY),
-        )
-        services: list[Service] = []
-        listener: WsListener | None = None
-        source: TradeSource | None = None
-        venue = "bench-latency"
-        try:
-            services.append(start_service("serve", ["serve"], env, d))
-            services.append(start_service("process", ["process"], env, d))
-            base = f"http://127.0.0.1:{port}"
-            t_start = time.perf_counter()
-            wait_for(lambda: ready(base), 60, "`btcpulse serve` to be ready")
-            listener = WsListener(f"ws://127.0.0.1:{port}/ws", venue)
-            listener.start()
-            source = TradeSource(s, venue)
-            # the engine is up once a probe trade comes back on the WebSocket
-            deadline = time.monotonic() + 60
-            while not listener.snapshot():
-                if time.monotonic() > deadline:
-                    tails = "\n".join(f"--- {x.name}\n{x.tail()}" for x in services)
-                    raise RuntimeError(f"no update for a probe trade within 60 s\n{tails}")
-                source.send(measured=False)
-                time.sleep(0.25)
-            startup_s = time.perf_counter() - t_start
-            # warm-up, then the measured trades, at a steady rate
-            period = 1.0 / plan.latency_rate_hz
-            total = plan.latency_warmup + plan.latency_samples
-            t0 = time.perf_counter()
-            for i in range(total):
-                source.send(measured=i >= plan.latency_warmup)
-                time.sleep(max(0.0, t0 + (i + 1) * period - time.perf_counter()))
-            measured = [x for x in source.sent if x.measured]
+        run = run_latency(plan, d)
+    return latency_figures(plan, run)
 
-            def all_matched() -> bool:
-                got = listener.snapshot() if listener else []
-                return all(first_reflecting(x, got) for x in measured)
 
-            try:
-                wait_for(all_matched, 15, "every measured trade on the WebSocket")
-            except RuntimeError:
-                pass  # reported as missing samples
-            got = listener.snapshot()
-            updates_seen = listener.updates_seen
-        finally:
-            if listener is not None:
-                listener.stop()
-            if source is not None:
-                source.close()
-            for svc in reversed(services):
-                svc.stop()
-
-        engine_at = engine_times(s.resolved_bus_path, s.topic_updates)
+def latency_figures(plan: Plan, run: LatencyRun) -> list[Figure]:
+    measured = [x for x in run.sent if x.measured]
     lat_ms: list[float] = []
     pickup_ms: list[float] = []
     compute_ms: list[float] = []
     push_ms: list[float] = []
     close_mismatch = 0
+    rows = ["bus_wall,latency_ms,bus_to_batch_ms,batch_to_publish_ms,publish_to_ws_ms"]
     for x in measured:
-        r = first_reflecting(x, got)
+        r = first_reflecting(x, run.got)
         if r is None:
             continue
         lat_ms.append((r.at - x.bus_at) * 1000)
         if r.trades == x.rank and r.close != float(x.trade.price):
             close_mismatch += 1
-        if r.seq in engine_at:
-            batch_clock, published = engine_at[r.seq]
+        if r.seq in run.engine_at:
+            batch_clock, published = run.engine_at[r.seq]
             pickup_ms.append((batch_clock - x.bus_wall) * 1000)
             compute_ms.append((published - batch_clock) * 1000)
             push_ms.append((r.wall - published) * 1000)
+            rows.append(
+                f"{x.bus_wall:.6f},{lat_ms[-1]:.3f},{pickup_ms[-1]:.3f},{compute_ms[-1]:.3f},"
+                f"{push_ms[-1]:.3f}"
+            )
+    if plan.samples_csv is not None:
+        plan.samples_csv.write_text("\n".join(rows) + "\n")
     if close_mismatch:
         raise RuntimeError(f"{close_mismatch} matched candles do not close at the trade's price")
     if not lat_ms:
@@ -674,7 +757,14 @@ def bench_latency(plan: Plan, tmp: Path) -> list[Figure]:
     )
     p = percentile
     figs = [
-        Figure("latency: services start → first update", startup_s, "s", "serve + process"),
+        Figure("latency: services start → first update", run.startup_s, "s", "serve + process"),
+        Figure(
+            "latency run: CPU used by other processes",
+            run.other_cpu_pct,
+            "% of all cores",
+            f"/proc/stat busy time minus serve + process + this client ({run.our_cpu_pct:.0f} %) "
+            "while the measured trades were produced; high values inflate p99/max",
+        ),
         Figure("latency: samples", n, "trades", how),
         Figure("latency: bus → WebSocket p50", p(lat_ms, 50), "ms", "as above"),
         Figure("latency: bus → WebSocket p90", p(lat_ms, 90), "ms", "as above"),
@@ -687,6 +777,14 @@ def bench_latency(plan: Plan, tmp: Path) -> list[Figure]:
             "one trade, one SQLite commit on the bus (before the latency clock starts)",
         ),
     ]
+    figs.append(
+        Figure(
+            "latency: WebSocket updates received",
+            run.updates_seen,
+            "messages",
+            "all kinds/resolutions during the latency run (6 candle levels per batch)",
+        )
+    )
     if pickup_ms:
         figs += [
             Figure(
@@ -710,21 +808,29 @@ def bench_latency(plan: Plan, tmp: Path) -> list[Figure]:
                 "updates-topic `timestamp_ms` → received by the client (bus flush, broadcaster "
                 "poll wait, fan-out, send)",
             ),
-            Figure(
-                "latency part: engine batch → publish p99",
-                p(compute_ms, 99),
-                "ms",
-                "as above, 99th percentile",
-            ),
         ]
-    figs.append(
-        Figure(
-            "latency: WebSocket updates received",
-            updates_seen,
-            "messages",
-            "all kinds/resolutions during the latency run (6 candle levels per batch)",
+        figs += [
+            Figure(
+                f"latency part: {part} p99 / max", p(values, 99), "ms", f"max {max(values):.1f} ms"
+            )
+            for part, values in (
+                ("bus → engine batch", pickup_ms),
+                ("engine batch → publish", compute_ms),
+                ("publish → WebSocket", push_ms),
+            )
+        ]
+    for name, (secs, exited) in run.stopped.items():
+        figs.append(
+            Figure(
+                f"shutdown: `btcpulse {name}` after SIGTERM",
+                secs,
+                "s",
+                "exited cleanly"
+                if exited
+                else "**did not exit**: SIGKILLed after the 3 s grace (the WebSocket client had "
+                "already disconnected)",
+            )
         )
-    )
     return figs
 
 
@@ -761,6 +867,7 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "commit": commit + (" (+ uncommitted changes)" if dirty.strip() else ""),
         "sqlite": sqlite3.sqlite_version,
+        "load": " / ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
 
 
@@ -778,40 +885,57 @@ def command_line() -> str:
     return " ".join([exe_s, script_s, *sys.argv[1:]])
 
 
-def notes(figs: dict[str, Figure]) -> str:
+def notes(figs: dict[str, Figure], plan: Plan) -> str:
     def v(name: str) -> str:
         f = figs.get(name)
         return f"{f.cell()} {f.unit}" if f else "n/a"
 
-    return f"""\
-- **What the latency is made of** (p50s, they do not add up exactly): bus → engine batch
-  {v("latency part: bus → engine batch p50")}, engine batch → publish
-  {v("latency part: engine batch → publish p50")}, publish → WebSocket
-  {v("latency part: publish → WebSocket p50")}; end to end {v("latency: bus → WebSocket p50")}.
-- **The engine's fixed cost per batch dominates.** A batch holding one trade still recomputes
-  six candle levels (1s, 5s, 1m, 15m, 1h, 1d); each level is a SQLAlchemy SELECT of its inputs,
-  a SELECT of venue bars (even for a trades-only venue), a polars group-by on a handful of rows
-  and an upsert. Polars' per-call overhead on tiny frames (≈ 1-2 ms per `rollup`) and
-  SQLAlchemy statement overhead make ≈ 4-5 ms per level, so ≈ 25-30 ms per batch whatever its
-  size (this also caps the engine at ≈ 30-40 batches/s; it keeps up by batching more).
-- **The two poll hops add ≈ 5-15 ms.** The engine and the web broadcaster both pull from the
-  SQLite log and sleep 2 → 4 → 8 → 16 → 20 ms between empty fetches, so each hop waits up to
-  20 ms (about half of that on average). `engine_poll_timeout_s` (0.25 s) and the
-  broadcaster's 0.5 s timeout only bound *idle* polls: an arriving event does not wait for
-  them. SQLite commits are cheap here (WAL, `synchronous=NORMAL`): the producer's
-  produce+flush of one trade is {v("latency: producer produce+flush p50")}.
-- p99/max include WAL checkpoints and CPU contention (on 2 cores the engine, the web app and
-  this client share the CPUs), and the engine's heartbeat transaction (health row +
-  `prune_updates`, once a second while busy), which delays the next batch. In this short run
-  the updates table is small; with a day of 1 s candles it costs
-  {v("engine heartbeat: `prune_updates` at 1 day of 1 s updates")} per second (`updates.time`
-  has no index and the `seq < max(seq)` guard makes SQLite walk the whole `seq` index).
-- Throughput: producer and engine run one after the other in this process, so these are
-  per-component rates (in `btcpulse up` they are separate, overlapping processes). The engine
-  rate depends on how many windows a batch touches, not only on how many events it holds:
-  sparse trades touch one 1 s window each and each contiguous run of windows is read and
-  computed separately.
-"""
+    bullets = [
+        "**What the latency is made of** (p50s; they need not add up exactly): bus → engine "
+        f"batch {v('latency part: bus → engine batch p50')}, engine batch → publish "
+        f"{v('latency part: engine batch → publish p50')}, publish → WebSocket "
+        f"{v('latency part: publish → WebSocket p50')}; end to end "
+        f"{v('latency: bus → WebSocket p50')}.",
+        "**The engine's fixed cost per batch dominates**, not a poll timeout. A batch holding one "
+        "trade still recomputes six candle levels (1s, 5s, 1m, 15m, 1h, 1d) in "
+        "`engines/windows.recompute`; each level is a SQLAlchemy SELECT of its inputs, a SELECT "
+        "of venue bars (even for a trades-only venue), a polars group-by on a handful of rows and "
+        "an upsert. Profiled separately, that is ≈ 4-5 ms per level (polars' per-call overhead on "
+        "tiny frames is ≈ 1-2 ms per `rollup`), so ≈ 25-30 ms per batch whatever its size; it "
+        "also caps the engine at ≈ 35 batches/s (it keeps up by batching more).",
+        "**The two poll hops add ≈ 5-15 ms each.** The engine and the web broadcaster both pull "
+        "from the SQLite log and sleep 2 → 4 → 8 → 16 → 20 ms between empty fetches, so each hop "
+        "waits up to 20 ms. `engine_poll_timeout_s` (0.25 s) and the broadcaster's 0.5 s timeout "
+        "only bound *idle* polls: an arriving event does not wait for them. SQLite commits are "
+        "cheap (WAL, `synchronous=NORMAL`): producing and flushing one trade takes "
+        f"{v('latency: producer produce+flush p50')}.",
+        f"p99/max add WAL checkpoints, CPU contention ({os.cpu_count()} cores shared by the "
+        "engine, the web app, "
+        "this client and anything else running: see the 'CPU used by other processes' row) "
+        "and the engine's heartbeat transaction (health "
+        "row + `prune_updates`, once a second while busy), which delays the next batch. In this "
+        f"short run the updates table is small; with {plan.updates_rows:,} rows `prune_updates` "
+        f"costs {v('engine heartbeat: `prune_updates`')} every second, even with nothing to "
+        "prune: `updates.time` has no index, and SQLite answers the `seq`-guarded query by "
+        "walking the whole `seq` index (an index on `time`, with the `seq` index kept out of "
+        "the query's `max()`/guard, brings it to well under 1 ms).",
+        "Throughput: producer and engine run one after the other in this process, so these are "
+        "per-component rates (in `btcpulse up` they are separate, overlapping processes). The "
+        "first run in a process includes one-off warm-up (imports, statement compilation). The "
+        "engine rate depends on how many windows a batch touches more than on how many events it "
+        "holds: sparse trades touch ~one 1 s window each (≈ 10x the updates) and every "
+        "contiguous run of windows is read and computed separately.",
+    ]
+    serve_stop = figs.get("shutdown: `btcpulse serve` after SIGTERM")
+    if serve_stop is not None and "did not exit" in serve_stop.how:
+        bullets.append(
+            "**`btcpulse serve` does not stop on SIGTERM once a WebSocket client has connected**, "
+            "even after the client left: uvicorn waits for background tasks forever, and the `/ws` "
+            "handler (`Hub.serve`) never calls `receive()`, so it only notices a gone client when "
+            "a send fails; with no updates flowing it loops on its 1 s queue timeout for ever. "
+            "`btcpulse up` then SIGKILLs it after its 10 s grace."
+        )
+    return "\n".join(f"- {b}" for b in bullets) + "\n"
 
 
 def render(figures: list[Figure], info: dict[str, str], cmd: str, plan: Plan, took: float) -> str:
@@ -821,6 +945,7 @@ def render(figures: list[Figure], info: dict[str, str], cmd: str, plan: Plan, to
         f"- Date: {info['date']}",
         f"- Machine: {info['machine']}, {info['cpu']}, {info['cores']} cores, {info['ram']} RAM",
         f"- Python {info['python']}, SQLite {info['sqlite']}",
+        f"- Load average (1/5/15 min) when the report was written: {info['load']}",
         f"- Commit: `{info['commit']}`",
         f"- Command: `{cmd}`" + (" (quick smoke run)" if plan.runs == 1 else ""),
         f"- Bench wall time: {took:.0f} s",
@@ -829,7 +954,7 @@ def render(figures: list[Figure], info: dict[str, str], cmd: str, plan: Plan, to
         "|---|---:|---|---|",
     ]
     lines += [f"| {f.name} | {f.cell()} | {f.unit} | {f.how} |" for f in figures]
-    lines += ["", "## Notes", "", notes({f.name: f for f in figures})]
+    lines += ["", "## Notes", "", notes({f.name: f for f in figures}, plan)]
     return "\n".join(lines)
 
 
@@ -843,8 +968,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"report file (default: {DEFAULT_OUTPUT.relative_to(ROOT)}; --quick prints it)",
     )
     ap.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    ap.add_argument(
+        "--samples", type=Path, default=None, help="also write the latency samples as CSV"
+    )
     args = ap.parse_args(argv)
-    plan = Plan.make(args.quick)
+    plan = Plan.make(args.quick, args.samples)
     configure_logs("WARNING")
     output: Path | None = args.output or (None if args.quick else DEFAULT_OUTPUT)
 

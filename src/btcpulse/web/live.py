@@ -164,7 +164,7 @@ class Broadcaster:
                     msgs = await asyncio.wait_for(inbox.get(), timeout=STORE_CHECK_S)
                 except TimeoutError:
                     msgs = []
-                fresh = [
+                fresh: list[dict[str, Any]] = [
                     {
                         "type": "update",
                         "seq": ev.seq,

@@ -33,6 +33,8 @@ from btcpulse.timeutil import utcnow
 
 log = structlog.get_logger("engine")
 
+PRUNE_EVERY_S = 60.0
+
 
 @dataclass
 class EngineStats:
@@ -59,6 +61,7 @@ class EmbeddedEngine:
         self.topics = [settings.topic_news, settings.topic_prices, settings.topic_deadletters]
         self._last_health = 0.0
         self._unreported = 0
+        self._last_prune = 0.0
 
     def start(self) -> None:
         self.consumer.subscribe(self.topics)
@@ -121,7 +124,9 @@ class EmbeddedEngine:
                 detail=f"lag {lag} · {st.batches} batches · {st.messages} messages",
             )
             put_state(conn, "engine", {"lag": lag, "batches": st.batches, "messages": st.messages})
-            prune_updates(conn, utcnow() - timedelta(seconds=self.s.updates_keep_s))
+            if now - self._last_prune >= PRUNE_EVERY_S:
+                self._last_prune = now
+                prune_updates(conn, utcnow() - timedelta(seconds=self.s.updates_keep_s))
 
     def run(self, stop: threading.Event) -> None:
         self.start()

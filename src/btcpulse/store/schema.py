@@ -137,6 +137,7 @@ updates = Table(
     Column("kind", String(32), nullable=False),
     Column("data", Text, nullable=False),
     Column("time", UtcDateTime, nullable=False),
+    Index("ix_updates_time", "time"),
 )
 
 collector_state = Table(

@@ -89,9 +89,12 @@ def prune_updates(conn: Connection, older_than: datetime) -> None:
     """Forget old updates, always keeping the newest so that ``seq`` never restarts, and
     remember the highest ``seq`` forgotten: a client behind it must reload, not catch up."""
     u = t.updates.c
-    top = select(func.max(u.seq)).scalar_subquery()
-    doomed = (u.time < older_than) & (u.seq < top)
-    cut = conn.execute(select(func.max(u.seq)).where(doomed)).scalar_one_or_none()
+    top = conn.execute(select(func.max(u.seq))).scalar_one_or_none()
+    if top is None:
+        return
+    # ``seq + 0`` keeps the planner on the time index (not a walk of the whole seq index)
+    doomed = (u.time < older_than) & (u.seq + 0 < top)
+    cut = conn.execute(select(func.max(u.seq + 0)).where(doomed)).scalar_one_or_none()
     if cut is None:
         return
     conn.execute(delete(t.updates).where(doomed))

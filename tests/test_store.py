@@ -39,6 +39,14 @@ def test_migrate_is_idempotent_and_current(store: Store) -> None:
     assert store.schema_is_current()
 
 
+def test_migrations_match_the_declared_schema(store: Store) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), t.metadata) == []
+
+
 def test_news_upsert_overwrites_by_natural_key(store: Store) -> None:
     with store.begin() as conn:
         upsert(conn, t.news, [_news()])

@@ -48,6 +48,37 @@ enrichments = Table(
     Column("enriched_at", UtcDateTime, nullable=False),
 )
 
+news_tags = Table(
+    "news_tags",
+    metadata,
+    Column("news_id", String(64), primary_key=True),
+    Column("topics", Text, nullable=False),  # JSON list of topic names
+    Column("entities", Text, nullable=False),  # JSON list of {"name", "type"}
+    Column("version", String(64), nullable=False),
+)
+
+news_stories = Table(
+    "news_stories",
+    metadata,
+    Column("news_id", String(64), primary_key=True),
+    Column("story_id", String(80), nullable=False),
+    Index("ix_news_stories_story", "story_id"),
+)
+
+stories = Table(
+    "stories",
+    metadata,
+    Column("story_id", String(80), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("source_count", Integer, nullable=False),
+    Column("first_source", String(100), nullable=False),
+    Column("first_published_at", UtcDateTime, nullable=False),
+    Column("last_published_at", UtcDateTime, nullable=False),
+    Column("replay", Boolean, nullable=False),
+    Index("ix_stories_last", "replay", "last_published_at"),
+)
+
 trades = Table(
     "trades",
     metadata,

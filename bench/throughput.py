@@ -272,6 +272,6 @@ def bench_prune(plan: Plan, tmp: Path) -> list[Figure]:
             "ms",
             f"{n:,} rows in `updates` (a day of 1 s candles of one venue is 86,400), none "
             f"prunable; one transaction, median of {len(took)}; the engine runs it once a "
-            "second while busy",
+            "minute",
         )
     ]

@@ -139,3 +139,10 @@ def test_bad_feeds_are_recorded_and_never_raise_out_of_run(
     else:
         assert h.status == "down" and reason in (h.last_error_reason or "")
         assert "retry in" in (h.detail or "")
+
+
+def test_an_empty_dc_description_does_not_hide_the_description() -> None:
+    body = (FIXTURES / "coindesk_rss_2025-12-13.xml").read_bytes()
+    assert b"<dc:description/>" in body or b"<dc:description></dc:description>" in body
+    items, _ = parse_feed(body, source="coindesk", fetched_at=utcnow())
+    assert len(items) == 25 and all(i.summary for i in items)

@@ -1,22 +1,23 @@
 """Multi-label topics for headlines: a curated taxonomy of keyword regular expressions.
 
-Every topic is a list of keywords (English first, French where it is cheap) compiled into one
-alternation and matched with word boundaries against the lower-cased ``title + summary``. The
-whole batch is matched with polars string operations, one pass per topic; no Python loop runs
-per row.
+Each topic is a list of keywords (English first, French where it is cheap), compiled into one
+alternation and matched with word boundaries against the lower-cased ``title + summary``. A
+batch is matched with polars string operations, one pass per topic, never a Python loop per row.
 
 Choices, so that a reader can predict a label:
 
-- Keywords are stems or enumerated inflections (``hack(?:s|ed|ers?|ing)?``), never bare
-  prefixes, so ``mining`` does not fire on ``determining``.
-- Boundaries are ASCII word boundaries (seven times faster than Unicode ones in the regex
-  engine). A keyword that starts with an accented letter gets ``(?:^|\\W)`` in front instead;
-  one that ends with an accented letter gets no trailing boundary.
-- Before matching, ``exchange-traded`` becomes ``etf``, ``securities and exchange
-  commission`` becomes ``sec`` and ``foreign exchange`` becomes ``forex``, so that ``exchanges``
-  means trading venues only.
-- A headline may have no topic at all; topics are not exclusive (an ETF approval by the SEC is
-  both ``regulation`` and ``etf_institutional``).
+- Keywords are whole words or enumerated inflections (``hack(?:s|ed|ers?|ing)?``), never bare
+  prefixes, so ``mining`` does not fire on ``determining``. Multi-word keywords are phrases.
+- Boundaries are ASCII word boundaries (the regex engine runs them about seven times faster than
+  Unicode ones). A keyword that starts with an accented letter gets ``(?:^|\\W)`` in front; one
+  that ends with an accented letter gets no trailing boundary.
+- ``exchanges`` means trading venues: a bare "exchange" counts unless it belongs to
+  "exchange-traded", "Securities and Exchange Commission" or "foreign exchange".
+- Topics are not exclusive (the SEC approving an ETF is ``regulation`` and
+  ``etf_institutional``); a headline may have none. ``market_price`` is about price moves, not
+  about amounts of money.
+- ``legal`` is courts, lawsuits, charges, arrests and enforcement; ``regulation`` is rules,
+  regulators, legislation, licences and tax. An SEC lawsuit is both.
 
 Bump ``TOPICS_VERSION`` whenever a keyword changes: stored topics carry the version that made
 them.
@@ -28,350 +29,85 @@ import polars as pl
 
 TOPICS_VERSION = "kw-2025.12-1"
 
-# Display order. The ``topics`` lists are sorted alphabetically.
-TOPIC_KEYWORDS: dict[str, tuple[str, ...]] = {
-    "regulation": (
-        r"regulat(?:ion|ions|or|ors|ory|e|es|ed|ing)",
-        "sec",
-        "cftc",
-        "occ",
-        "fca",
-        "esma",
-        "mica",
-        "finma",
-        "amf",
-        "fsa",
-        "legislation",
-        "legislators?",
-        "lawmakers?",
-        "congress",
-        "senate",
-        "senators?",
-        r"bills?",
-        r"(?:genius|clarity|fit21) act",
-        "stablecoin act",
-        r"licen[cs](?:e|es|ed|ing)",
-        r"charters?",
-        r"bans?",
-        "banned",
-        "crackdown",
-        "compliance",
-        "aml",
-        "kyc",
-        "sanction(?:s|ed)?",
-        r"tax(?:es|ation)?",
-        "policymakers?",
-        "no-action letter",
-        "watchdog",
-        r"supervisor(?:s|y)?",
-        # French
-        "réglementation",
-        r"régulat(?:eur|eurs|ion)",
-        "législation",
-        "loi",
-        "projet de loi",
-        "autorité des marchés financiers",
-        "interdiction",
-        "encadrement",
-        "fiscalité",
-        r"impôts?",
-        "parlement",
-        "sénat",
-    ),
-    "etf_institutional": (
-        r"etfs?",
-        r"etps?",
-        "spot bitcoin fund",
-        "institutional",
-        "institutions",
-        r"asset managers?",
-        r"hedge funds?",
-        r"pension funds?",
-        "wall street",
-        "blackrock",
-        "fidelity",
-        "grayscale",
-        "gbtc",
-        "ibit",
-        "vanguard",
-        "vaneck",
-        "invesco",
-        "ark invest",
-        r"treasury (?:company|companies|firms?)",
-        "corporate treasury",
-        "microstrategy",
-        r"inflows?",
-        r"outflows?",
-        "family offices?",
-        r"banks? (?:custody|custodian)",
-        "fonds négociés? en bourse",
-        r"institutionnel(?:s|le|les)?",
-        "gestionnaires? d'actifs",
-    ),
-    "adoption_payments": (
-        r"adopt(?:ion|s|ed|ing)?",
-        r"payments?",
-        "pay",
-        r"payouts?",
-        "paid",
-        r"accept(?:s|ed|ing)? (?:bitcoin|crypto|stablecoins?|btc)",
-        r"merchants?",
-        r"remittances?",
-        "legal tender",
-        "paypal",
-        "visa",
-        "mastercard",
-        "stripe",
-        "pyusd",
-        r"point[- ]of[- ]sale",
-        r"atms?",
-        "cross-border",
-        r"donations?",
-        r"paiements?",
-        "adoption",
-        "cours légal",
-        r"commerçants?",
-    ),
-    "security_hacks": (
-        r"hack(?:s|ed|er|ers|ing)?",
-        r"exploit(?:s|ed)?",
-        r"breach(?:es|ed)?",
-        "stolen",
-        "theft",
-        r"steal(?:s|ing)?",
-        r"drain(?:s|ed|ing|er)?",
-        "phishing",
-        r"scam(?:s|mer|mers)?",
-        "rug ?pull",
-        "ransomware",
-        r"vulnerabilit(?:y|ies)",
-        "heist",
-        r"attack(?:s|er|ers)?",
-        "compromised",
-        "malware",
-        "lazarus",
-        r"bug bount(?:y|ies)",
-        "piratage",
-        r"pirat\w*",
-        "escroquerie",
-        r"arnaques?",
-        r"failles?",
-        r"cyberattaques?",
-    ),
-    "mining_energy": (
-        r"miners?",
-        "mining",
-        r"hash ?rate",
-        r"hash ?power",
-        "mining difficulty",
-        "halving",
-        r"asics?",
-        "energy",
-        "electricity",
-        r"power grid",
-        "renewable",
-        "carbon",
-        "emissions",
-        "bitmain",
-        "block reward",
-        "proof[- ]of[- ]work",
-        "minage",
-        r"mineurs?",
-        r"énergie",
-        r"électricité",
-    ),
-    "macro_monetary": (
-        "fed",
-        "federal reserve",
-        "fomc",
-        "powell",
-        r"interest rates?",
-        r"rate (?:cut|hike)s?",
-        "inflation",
-        "cpi",
-        "ppi",
-        "recession",
-        "gdp",
-        "jobs report",
-        "payrolls",
-        "unemployment",
-        r"treasury yields?",
-        r"bond yields?",
-        "dollar index",
-        "dxy",
-        r"central banks?",
-        "ecb",
-        "boj",
-        "bank of england",
-        "bank of japan",
-        "monetary policy",
-        "quantitative (?:easing|tightening)",
-        r"tariffs?",
-        r"cbdcs?",
-        "bce",
-        r"taux",
-        "banque centrale",
-        "récession",
-        "politique monétaire",
-        "réserve fédérale",
-        "chômage",
-        "pib",
-        "droits de douane",
-    ),
-    "technology": (
-        "lightning",
-        "taproot",
-        r"ordinals?",
-        r"inscriptions?",
-        "brc-20",
-        r"runes?",
-        r"(?:soft|hard) ?forks?",
-        r"upgrades?",
-        "layer[- ]?2",
-        r"l2s?",
-        r"rollups?",
-        r"sidechains?",
-        "mainnet",
-        "testnet",
-        r"bips?",
-        "open[- ]source",
-        r"developers?",
-        r"nodes?",
-        "zero[- ]knowledge",
-        r"zk(?:-?proofs?)?",
-        r"smart contracts?",
-        r"bridges?",
-        "interoperability",
-        r"oracles?",
-        "firedancer",
-        "segwit",
-        "schnorr",
-        "mempool",
-        r"protocols?",
-        r"codebase",
-        "couche 2",
-        r"mises? à jour",
-        r"développeurs?",
-        r"protocoles?",
-    ),
-    "market_price": (
-        r"prices?",
-        r"rall(?:y|ies|ied|ying)",
-        r"surg(?:e|es|ed|ing)",
-        r"soar(?:s|ed|ing)?",
-        r"jump(?:s|ed)?",
-        r"plung(?:e|es|ed|ing)",
-        r"tumbl(?:e|es|ed|ing)",
-        r"crash(?:es|ed)?",
-        r"slump(?:s|ed)?",
-        r"drop(?:s|ped)?",
-        r"sinks?",
-        "sank",
-        r"dips?",
-        r"rebound(?:s|ed)?",
-        r"sell-?offs?",
-        r"bull(?:ish|s)?",
-        r"bear(?:ish|s)?",
-        "all-time high",
-        r"ath",
-        "resistance",
-        r"(?:key )?support levels?",
-        "key support",
-        r"volatil(?:e|ity)",
-        r"liquidations?",
-        "market cap",
-        "trading volume",
-        r"gains?",
-        r"\$\d[\d,.]*k",
-        r"underperform(?:s|ed)?",
-        r"outperform(?:s|ed)?",
-        "prix",
-        "hausse",
-        "baisse",
-        r"chutes?",
-        "flambée",
-        "rebond",
-        "volatilité",
-        "recul",
-    ),
-    "exchanges": (
-        r"exchanges?",
-        "coinbase",
-        "binance",
-        "kraken",
-        "bitstamp",
-        "okx",
-        "bybit",
-        "gemini",
-        "ftx",
-        "bitfinex",
-        "kucoin",
-        "huobi",
-        "htx",
-        r"crypto\.com",
-        r"gate\.io",
-        "bithumb",
-        "upbit",
-        "bitget",
-        "mexc",
-        "deribit",
-        r"dexs?",
-        r"cexs?",
-        r"(?:de)?listings?",
-        r"delist(?:s|ed|ing)?",
-        "trading platforms?",
-        "plateformes? d'échange",
-    ),
-    "legal": (
-        r"lawsuits?",
-        r"sue(?:s|d)?",
-        "suing",
-        r"courts?",
-        r"judges?",
-        "jury",
-        r"trials?",
-        "verdict",
-        r"convict(?:ed|ion)",
-        r"sentenc(?:ed|ing)",
-        "prison",
-        "jail(?:ed)?",
-        r"arrest(?:s|ed)?",
-        r"charged",
-        r"indict(?:ed|ment|ments)",
-        r"plead(?:s|ed)? guilty",
-        "guilty",
-        r"settle(?:s|d)? with",
-        r"(?:reach(?:es|ed)?|agree(?:s|d)?) (?:a |to )?settlement",
-        "class action",
-        "fraud",
-        "doj",
-        "department of justice",
-        r"prosecutors?",
-        r"subpoena(?:s|ed)?",
-        "enforcement",
-        "wells notice",
-        r"extradit(?:ed|ion)",
-        "bankruptcy",
-        "procès",
-        r"tribunal",
-        r"juges?",
-        r"poursuites?",
-        "plainte",
-        r"condamn\w*",
-        "arrestation",
-        "fraude",
-        r"inculpé\w*",
-    ),
+# Keywords separated by ";" (regular expressions, lower case). Display order of the topics.
+_TAXONOMY: dict[str, str] = {
+    "regulation": r"""
+        regulat(?:ion|ions|or|ors|ory|e|es|ed|ing); sec; securities and exchange commission;
+        cftc; occ; fca; esma; mica; finma; amf; fsa; legislation; legislators?; lawmakers?;
+        congress; senate; senators?; bills?;
+        (?:genius|clarity|fit21) act; stablecoin act; licen[cs](?:e|es|ed|ing); charters?;
+        bans?; banned; crackdown; compliance; aml; kyc; sanction(?:s|ed)?; tax(?:es|ation)?;
+        policymakers?; no-action letter; watchdog; supervisor(?:s|y)?;
+        réglementation; régulat(?:eur|eurs|ion); législation; loi; projet de loi;
+        autorité des marchés financiers; interdiction; encadrement; fiscalité; impôts?;
+        parlement; sénat""",
+    "etf_institutional": r"""
+        etfs?; etps?; exchange-traded; spot bitcoin fund; institutional; institutions;
+        asset managers?; hedge funds?; pension funds?; wall street; blackrock; fidelity;
+        grayscale; gbtc; ibit; vanguard; vaneck; invesco; ark invest;
+        treasury (?:company|companies|firms?); corporate treasury; microstrategy; inflows?;
+        outflows?; family offices?; fonds négociés? en bourse; institutionnel(?:s|le|les)?;
+        gestionnaires? d['\x{2019}]actifs""",
+    "adoption_payments": r"""
+        adopt(?:ion|s|ed|ing)?; payments?; pay; payouts?; paid;
+        accept(?:s|ed|ing)? (?:bitcoin|crypto|stablecoins?|btc); merchants?; remittances?;
+        legal tender; paypal; visa; mastercard; stripe; pyusd; point[- ]of[- ]sale; atms?;
+        cross-border; donations?; paiements?; adoption; cours légal; commerçants?""",
+    "security_hacks": r"""
+        hack(?:s|ed|er|ers|ing)?; exploit(?:s|ed)?; breach(?:es|ed)?; stolen; theft;
+        steal(?:s|ing)?; drain(?:s|ed|ing|er)?; phishing; scam(?:s|mer|mers)?; rug ?pull;
+        ransomware; vulnerabilit(?:y|ies); heist; attack(?:s|er|ers)?; compromised; malware;
+        lazarus; bug bount(?:y|ies); piratage; pirat\w*; escroquerie; arnaques?; failles?;
+        cyberattaques?""",
+    "mining_energy": r"""
+        miners?; mining; hash ?rate; hash ?power; halving; asics?; energy; electricity;
+        power grid; renewable; carbon; emissions; bitmain; block reward; proof[- ]of[- ]work;
+        minage; mineurs?; énergie; électricité""",
+    "macro_monetary": r"""
+        fed; federal reserve; fomc; powell; interest rates?; rate (?:cut|hike)s?; inflation;
+        cpi; ppi; recession; gdp; jobs report; payrolls; unemployment; treasury yields?;
+        bond yields?; dollar index; dxy; central banks?; ecb; boj; bank of england;
+        bank of japan; monetary policy; quantitative (?:easing|tightening); tariffs?; cbdcs?;
+        bce; taux; banque centrale; récession; politique monétaire; réserve fédérale;
+        chômage; pib; droits de douane""",
+    "technology": r"""
+        lightning; taproot; ordinals?; inscriptions?; brc-20; runes?; (?:soft|hard) ?forks?;
+        upgrades?; layer[- ]?2; l2s?; rollups?; sidechains?; mainnet; testnet; bips?;
+        open[- ]source; developers?; nodes?; zero[- ]knowledge; zk(?:-?proofs?)?;
+        smart contracts?; bridges?; interoperability; oracles?; firedancer; segwit; schnorr;
+        mempool; protocols?; codebase; couche 2; mises? à jour; développeurs?; protocoles?""",
+    "market_price": r"""
+        prices?; rall(?:y|ies|ied|ying); surg(?:e|es|ed|ing); soar(?:s|ed|ing)?;
+        jump(?:s|ed)?; plung(?:e|es|ed|ing); tumbl(?:e|es|ed|ing); crash(?:es|ed)?;
+        slump(?:s|ed)?; drop(?:s|ped)?; sinks?; sank; dips?; rebound(?:s|ed)?; sell-?offs?;
+        bull(?:ish|s)?; bear(?:ish|s)?; all-time high; ath; resistance;
+        (?:key )?support levels?; key support; volatil(?:e|ity); liquidations?; market cap;
+        trading volume; gains?; \$\d[\d,.]*k; underperform(?:s|ed)?; outperform(?:s|ed)?;
+        prix; hausse; baisse; chutes?; flambée; rebond; volatilité; recul""",
+    "exchanges": r"""
+        coinbase; binance; kraken; bitstamp; okx; bybit; gemini; ftx; bitfinex; kucoin;
+        huobi; htx; crypto\.com; gate\.io; bithumb; upbit; bitget; mexc; deribit; dexs?;
+        cexs?; (?:de)?listings?; delist(?:s|ed|ing)?; trading platforms?;
+        plateformes? d['\x{2019}]échange""",
+    "legal": r"""
+        lawsuits?; sue(?:s|d)?; suing; courts?; judges?; jury; trials?; verdict;
+        convict(?:ed|ion); sentenc(?:ed|ing); prison; jail(?:ed)?; arrest(?:s|ed)?; charged;
+        indict(?:ed|ment|ments); plead(?:s|ed)? guilty; guilty; settle(?:s|d)? with;
+        (?:reach(?:es|ed)?|agree(?:s|d)?) (?:a |to )?settlement; class action; fraud; doj;
+        department of justice; prosecutors?; subpoena(?:s|ed)?; enforcement; wells notice;
+        extradit(?:ed|ion); bankruptcy; procès; tribunal; juges?; poursuites?; plainte;
+        condamn\w*; arrestation; fraude; inculpé\w*""",
 }
-TOPICS: tuple[str, ...] = tuple(TOPIC_KEYWORDS)
+TOPIC_KEYWORDS: dict[str, tuple[str, ...]] = {
+    t: tuple(k.strip() for k in kws.split(";") if k.strip()) for t, kws in _TAXONOMY.items()
+}
+TOPICS: tuple[str, ...] = tuple(_TAXONOMY)
 
 _ASCII_B = "(?-u:\\b)"
-_REWRITES: tuple[tuple[str, str], ...] = (
-    ("exchange-traded", "etf"),
-    ("securities and exchange commission", "sec"),
-    ("foreign exchange", "forex"),
-    ("\u2019", "'"),
-)
+# "exchange" alone is a venue, except in these phrases (counted and subtracted: the regex
+# engine has no look-ahead).
+_NOT_VENUE = ("exchange commission", "foreign exchange")
+_BARE_EXCHANGE = _ASCII_B + r"exchanges?(?:[^-\w]|$)"
 
 
 def _is_ascii_word(ch: str) -> bool:
@@ -394,22 +130,48 @@ TOPIC_PATTERNS: dict[str, str] = {t: keyword_pattern(kws) for t, kws in TOPIC_KE
 
 
 def topic_text(title: pl.Expr, summary: pl.Expr) -> pl.Expr:
-    """The lower-cased, rewritten text the topic patterns run on."""
-    text = (title.fill_null("") + " \n " + summary.fill_null("")).str.to_lowercase()
-    for old, new in _REWRITES:
-        text = text.str.replace_all(old, new, literal=True)
-    return text
+    """The lower-cased text the topic patterns run on."""
+    return (title.fill_null("") + " \n " + summary.fill_null("")).str.to_lowercase()
+
+
+def _has_topic(text: pl.Expr, topic: str) -> pl.Expr:
+    hit = text.str.contains(TOPIC_PATTERNS[topic])
+    if topic == "exchanges":
+        bare = text.str.count_matches(_BARE_EXCHANGE)
+        for phrase in _NOT_VENUE:
+            bare = bare - text.str.count_matches(phrase, literal=True)
+        hit = hit | (bare > 0)
+    return hit
+
+
+_ORDER = sorted(TOPICS)
+# Every combination of topics, as a bit mask → its sorted list (1,024 rows, built once).
+_MASKS = pl.DataFrame(
+    {
+        "_mask": pl.Series(range(1 << len(_ORDER)), dtype=pl.UInt32),
+        "topics": pl.Series(
+            [[t for i, t in enumerate(_ORDER) if m >> i & 1] for m in range(1 << len(_ORDER))],
+            dtype=pl.List(pl.String),
+        ),
+    }
+)
 
 
 def topics_for(df: pl.DataFrame) -> pl.DataFrame:
-    """``id, title, summary`` → ``id, topics`` (alphabetically sorted, distinct, maybe empty)."""
-    text = pl.col("_text")
-    flags = [pl.when(text.str.contains(TOPIC_PATTERNS[t])).then(pl.lit(t)) for t in sorted(TOPICS)]
+    """``id, title, summary`` → ``id, topics`` (alphabetically sorted, distinct, maybe empty).
+
+    ``summary`` may be missing or null. One output row per input row, in input order.
+    """
     summary = pl.col("summary") if "summary" in df.columns else pl.lit(None, dtype=pl.String)
+    text = pl.col("_text")
+    mask = pl.sum_horizontal(
+        [_has_topic(text, t).cast(pl.UInt32) * (1 << i) for i, t in enumerate(_ORDER)]
+    ).cast(pl.UInt32)
     return (
         df.lazy()
         .select("id", topic_text(pl.col("title"), summary).alias("_text"))
-        .select("id", pl.concat_list(flags).list.drop_nulls().alias("topics"))
+        .select("id", mask.alias("_mask"))
+        .join(_MASKS.lazy(), on="_mask", how="left", maintain_order="left")
+        .select("id", "topics")
         .collect()
-        .cast({"topics": pl.List(pl.String)})
     )

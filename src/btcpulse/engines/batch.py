@@ -23,6 +23,7 @@ from btcpulse.store.upsert import upsert
 from btcpulse.store.writes import put_errors
 from btcpulse.timeutil import to_epoch_us, utcnow
 
+from .text import cluster_stories, tag_news
 from .windows import recompute
 
 # Candle windows older than this get no live push (history loads would flood the browsers);
@@ -37,7 +38,10 @@ class BatchOutcome:
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
-def news_payload(item: NewsItem, score: float, label: str) -> dict[str, Any]:
+def news_payload(
+    item: NewsItem, score: float, label: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The dashboard's view of an article (the same shape as ``GET /api/v1/news`` items)."""
     return {
         "id": item.id,
         "source": item.source,
@@ -49,6 +53,11 @@ def news_payload(item: NewsItem, score: float, label: str) -> dict[str, Any]:
         "replay": item.replay,
         "sentiment": score,
         "sentiment_label": label,
+        "topics": [],
+        "entities": [],
+        "story_id": None,
+        "story_sources": None,
+        **(extra or {}),
     }
 
 
@@ -111,15 +120,18 @@ def _news(
             for r in scored.iter_rows(named=True)
         ],
     )
-    return [
+    tags = tag_news(conn, unique)
+    stories, story_updates = cluster_stories(conn, unique, now)
+    news_updates = [
         AnalyticsUpdate(
             key=f"news:{i.id}",
             kind="news",
-            data=news_payload(i, float(s), str(lbl)),
+            data=news_payload(i, float(s), str(lbl), {**tags[i.id], **stories.get(i.id, {})}),
             time=now,
         )
         for i, s, lbl in zip(unique, scored["sentiment"], scored["sentiment_label"], strict=True)
     ]
+    return news_updates + story_updates
 
 
 def _prices(

@@ -113,8 +113,11 @@ def news(
     lo: datetime | None = None,
     hi: datetime | None = None,
     source: str | None = None,
+    topic: str | None = None,
 ) -> list[dict[str, Any]]:
-    n, e = t.news.c, t.enrichments.c
+    """Articles newest first, with sentiment, topics, entities and their story."""
+    n, e, g = t.news.c, t.enrichments.c, t.news_tags.c
+    ns, st = t.news_stories.c, t.stories.c
     q = (
         select(
             n.id,
@@ -127,11 +130,18 @@ def news(
             n.replay,
             e.sentiment,
             e.sentiment_label,
+            g.topics,
+            g.entities,
+            ns.story_id,
+            st.source_count,
         )
         .select_from(
             t.news.outerjoin(
                 t.enrichments, and_(e.news_id == n.id, e.model_version == model_version)
             )
+            .outerjoin(t.news_tags, g.news_id == n.id)
+            .outerjoin(t.news_stories, ns.news_id == n.id)
+            .outerjoin(t.stories, st.story_id == ns.story_id)
         )
         .order_by(n.published_at.desc(), n.id)
         .limit(limit)
@@ -142,6 +152,8 @@ def news(
         q = q.where(n.published_at < hi)
     if source:
         q = q.where(n.source == source)
+    if topic:
+        q = q.where(g.topics.contains(json.dumps(topic)))
     return [
         {
             "id": r.id,
@@ -154,8 +166,36 @@ def news(
             "replay": bool(r.replay),
             "sentiment": r.sentiment,
             "sentiment_label": r.sentiment_label,
+            "topics": json.loads(r.topics) if r.topics else [],
+            "entities": json.loads(r.entities) if r.entities else [],
+            "story_id": r.story_id,
+            "story_sources": r.source_count,
         }
         for r in conn.execute(q)
+    ]
+
+
+def stories(conn: Connection, *, limit: int, min_sources: int = 1) -> list[dict[str, Any]]:
+    """Stories by their latest article, with how many outlets reported them and who first."""
+    st = t.stories.c
+    rows = conn.execute(
+        select(t.stories)
+        .where(st.source_count >= min_sources)
+        .order_by(st.last_published_at.desc(), st.story_id)
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "story_id": r.story_id,
+            "title": r.title,
+            "size": r.size,
+            "source_count": r.source_count,
+            "first_source": r.first_source,
+            "first_published_at": r.first_published_at.isoformat(),
+            "last_published_at": r.last_published_at.isoformat(),
+            "replay": bool(r.replay),
+        }
+        for r in rows
     ]
 
 

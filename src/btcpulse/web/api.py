@@ -86,6 +86,7 @@ def get_news(
     from_: Annotated[Time, Query(alias="from")] = None,
     to: Time = None,
     source: str | None = None,
+    topic: Annotated[str | None, Query(description="Only articles with this topic")] = None,
 ) -> dict[str, Any]:
     with _store(request).read() as conn:
         seq = queries.last_seq(conn)
@@ -96,8 +97,19 @@ def get_news(
             lo=_aware("from", from_),
             hi=_aware("to", to),
             source=source,
+            topic=topic,
         )
     return {"items": items, "seq": seq}
+
+
+@router.get("/stories", summary="Stories across outlets, latest first, with their source count")
+def get_stories(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    min_sources: Annotated[int, Query(ge=1, le=100)] = 1,
+) -> dict[str, Any]:
+    with _store(request).read() as conn:
+        return {"stories": queries.stories(conn, limit=limit, min_sources=min_sources)}
 
 
 @router.get("/health", summary="Every source, the engine and the error count")

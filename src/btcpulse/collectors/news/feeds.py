@@ -13,6 +13,8 @@ import feedparser
 from btcpulse.events import DeadLetter, NewsItem, article_id
 
 _TAG = re.compile(r"<[^>]+>")
+# An empty <dc:description/> after a real <description> would win in feedparser (same key).
+_EMPTY_DC_DESCRIPTION = re.compile(rb"<dc:description\s*/>|<dc:description>\s*</dc:description>")
 _WS = re.compile(r"\s+")
 
 
@@ -36,7 +38,7 @@ def parse_feed(
     """Parse a feed document. Never raises: whatever cannot be used is a dead letter."""
     items: list[NewsItem] = []
     letters: list[DeadLetter] = []
-    parsed = feedparser.parse(body)
+    parsed = feedparser.parse(_EMPTY_DC_DESCRIPTION.sub(b"", body))
     if not parsed.entries and (parsed.bozo or not parsed.get("version")):
         why = parsed.get("bozo_exception") or "no RSS/Atom document found"
         reason = f"not a usable feed: {why!r}"

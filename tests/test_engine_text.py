@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from conftest import FIXTURES
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -18,7 +19,6 @@ from btcpulse.store import schema as t
 from btcpulse.store.db import Store
 from btcpulse.timeutil import utcnow
 from btcpulse.web.app import create_app
-from conftest import FIXTURES
 
 PAIRS = json.loads((FIXTURES / "story_pairs_2025-12-12.json").read_text())["pairs"]
 

@@ -45,7 +45,7 @@ def test_venues_candles_and_resolution_bounds(client: TestClient) -> None:
     assert [(v["venue"], v["replay"]) for v in venues] == [("replay:binanceus", True)]
     everything = client.get("/api/v1/candles", params={"venue": "replay:binanceus"}).json()
     assert everything["replay"] is True and 0 < len(everything["candles"]) <= 2000
-    assert everything["resolution"] == "15m"  # ~3 days of data → 15 min keeps it under 2,000
+    assert everything["resolution"] == "5m"  # ~3 days of data → 5 min keeps it under 2,000
     ts = [c["t"] for c in everything["candles"]]
     assert ts == sorted(ts)
     now = datetime.now(UTC)
@@ -62,6 +62,7 @@ def test_venues_candles_and_resolution_bounds(client: TestClient) -> None:
     assert hour["resolution"] == "1m" and 55 <= len(hour["candles"]) <= 61
     c = hour["candles"][-1]
     assert c["low"] <= min(c["open"], c["close"]) <= max(c["open"], c["close"]) <= c["high"]
+    assert c["low"] <= c["vwap"] <= c["high"]
 
 
 def test_bad_time_parameters_are_clear_errors(client: TestClient) -> None:

@@ -127,7 +127,7 @@ def test_processes_news_bars_and_garbage(
     # 1 m candles of a bar venue equal its bars; rollups exist for every coarser level
     with store.read() as conn:
         levels = {r[0] for r in conn.execute(select(t.candles.c.resolution_s).distinct())}
-    assert levels == {60, 900, 3600, 86400}
+    assert levels == {60, 300, 900, 3600, 14400, 86400}
     # the dead letters were also published to the dead-letter topic, and updates to theirs
     c = bus.consumer("check")
     c.subscribe([settings.topic_deadletters, settings.topic_updates])
@@ -197,10 +197,10 @@ def test_late_trade_rewrites_its_windows(
                     t.candles.c.resolution_s == res, t.candles.c.start == t0 - t0 % res
                 )
             ).one()
-            for res in (5, 60, 900, 3600, 86400)
+            for res in (5, 60, 300, 900, 3600, 14400, 86400)
         }
     assert rows[5].open == 90.0 and rows[5].trades == 1  # the late trade's own 5 s window
-    for res in (60, 900, 3600, 86400):  # every coarser window now opens at the late trade
+    for res in (60, 300, 900, 3600, 14400, 86400):  # every coarser window opens at the late trade
         r = rows[res]
         assert (r.open, r.high, r.low, r.close, r.volume, r.trades) == (
             90.0,

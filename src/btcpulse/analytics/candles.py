@@ -9,8 +9,17 @@ from __future__ import annotations
 import polars as pl
 
 # The stored resolutions, finest first. Each level is rolled up from the one before it.
-RESOLUTIONS: tuple[int, ...] = (1, 5, 60, 900, 3600, 86400)
-RESOLUTION_NAMES = {1: "1s", 5: "5s", 60: "1m", 900: "15m", 3600: "1h", 86400: "1d"}
+RESOLUTIONS: tuple[int, ...] = (1, 5, 60, 300, 900, 3600, 14400, 86400)
+RESOLUTION_NAMES = {
+    1: "1s",
+    5: "5s",
+    60: "1m",
+    300: "5m",
+    900: "15m",
+    3600: "1h",
+    14400: "4h",
+    86400: "1d",
+}
 
 CANDLE_SCHEMA: dict[str, type[pl.DataType] | pl.DataType] = {
     "venue": pl.String,
@@ -46,6 +55,11 @@ BAR_SCHEMA: dict[str, type[pl.DataType] | pl.DataType] = {
 }
 
 _KEYS = ["venue", "symbol", "start"]
+
+
+def vwap(quote_volume: float, volume: float) -> float | None:
+    """Volume-weighted average price of a window (None without volume)."""
+    return quote_volume / volume if volume > 0 else None
 
 
 def level_for_interval(interval_s: int) -> int:

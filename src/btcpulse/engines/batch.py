@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection
 
-from btcpulse.analytics.candles import RESOLUTION_NAMES
+from btcpulse.analytics.candles import RESOLUTION_NAMES, vwap
 from btcpulse.analytics.sentiment import SentimentScorer, score_news
 from btcpulse.bus.base import Message
 from btcpulse.events import AnalyticsUpdate, Bar, DeadLetter, NewsItem, Trade, parse_event
@@ -74,6 +74,7 @@ def candle_payload(row: dict[str, Any]) -> dict[str, Any]:
         "low": row["low"],
         "close": row["close"],
         "volume": row["volume"],
+        "vwap": vwap(row["quote_volume"], row["volume"]),
         "trades": int(row["trades"]),
     }
 

@@ -88,6 +88,14 @@ def _read_bars(conn: Connection, s: Series, res: int, lo: int, hi: int) -> pl.Da
     return pl.DataFrame([tuple(r) for r in rows], schema=BAR_SCHEMA, orient="row")
 
 
+def _has_bars(conn: Connection, s: Series) -> bool:
+    c = t.bars.c
+    found = conn.execute(
+        select(c.open_s).where(and_(c.venue == s[0], c.symbol == s[1])).limit(1)
+    ).first()
+    return found is not None
+
+
 def recompute(
     conn: Connection,
     trade_times: dict[Series, list[int]],
@@ -97,6 +105,7 @@ def recompute(
     (open seconds per series and interval). Returns the rewritten candles, all levels."""
     out: list[pl.DataFrame] = []
     for series in set(trade_times) | set(bar_times):
+        has_bars = series in bar_times or _has_bars(conn, series)
         touched: dict[int, set[int]] = defaultdict(set)
         for ts in trade_times.get(series, []):
             touched[RESOLUTIONS[0]].add(ts - ts % RESOLUTIONS[0])
@@ -114,11 +123,12 @@ def recompute(
                 if prev is None:
                     candles = candles_from_trades(_read_trades(conn, series, lo, hi), res)
                 else:
-                    candles = rollup(
-                        _read_candles(conn, series, prev, lo, hi),
-                        _read_bars(conn, series, res, lo, hi),
-                        res,
+                    bars = (
+                        _read_bars(conn, series, res, lo, hi)
+                        if has_bars
+                        else pl.DataFrame(schema=BAR_SCHEMA)
                     )
+                    candles = rollup(_read_candles(conn, series, prev, lo, hi), bars, res)
                 parts.append(candles.filter(pl.col("start").is_in(sorted(windows))))
             level_df = pl.concat(parts) if parts else pl.DataFrame(schema=CANDLE_SCHEMA)
             put_candles(conn, level_df)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
+from btcpulse.analytics.candles import vwap
 from btcpulse.analytics.sentiment import BASELINE_VERSION
 from btcpulse.store import queries
 from btcpulse.store.db import Store
@@ -72,6 +73,7 @@ def get_candles(
                 "low": r["low"],
                 "close": r["close"],
                 "volume": r["volume"],
+                "vwap": vwap(r["quote_volume"], r["volume"]),
                 "trades": r["trades"],
             }
             for r in df.iter_rows(named=True)

@@ -79,6 +79,59 @@ stories = Table(
     Index("ix_stories_last", "replay", "last_published_at"),
 )
 
+bursts = Table(
+    "bursts",
+    metadata,
+    Column("replay", Boolean, primary_key=True),
+    Column("key", String(120), primary_key=True),  # a topic, or "term:<word>"
+    Column("resolution_s", Integer, primary_key=True),
+    Column("start", BigInteger, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("mean", Float, nullable=False),
+    Column("std", Float, nullable=False),
+    Column("z", Float, nullable=False),
+    Index("ix_bursts_window", "replay", "resolution_s", "start"),
+)
+
+impacts = Table(
+    "impacts",
+    metadata,
+    Column("news_id", String(64), primary_key=True),
+    Column("series", String(64), nullable=False),  # the venue whose prices were used
+    Column("base_price", Float),
+    Column("ret_60s", Float),
+    Column("ret_300s", Float),
+    Column("ret_3600s", Float),
+)
+
+index_values = Table(
+    "index_values",
+    metadata,
+    Column("replay", Boolean, primary_key=True),
+    Column("time", BigInteger, primary_key=True),  # epoch seconds (minute boundaries)
+    Column("value", Float, nullable=False),
+    Column("sentiment_c", Float, nullable=False),
+    Column("volume_c", Float, nullable=False),
+    Column("momentum_c", Float, nullable=False),
+    Column("volatility_c", Float, nullable=False),
+    Column("n_news", Integer, nullable=False),
+    Column("drivers", Text, nullable=False),  # JSON: headlines that moved it most
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", String(120), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("replay", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_alerts_time", "time"),
+)
+
 trades = Table(
     "trades",
     metadata,

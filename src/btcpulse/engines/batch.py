@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection
 
-from btcpulse.analytics.candles import RESOLUTION_NAMES, vwap
+from btcpulse.analytics.candles import CANDLE_SCHEMA, RESOLUTION_NAMES, vwap
 from btcpulse.analytics.sentiment import SentimentScorer, score_news
 from btcpulse.bus.base import Message
 from btcpulse.events import AnalyticsUpdate, Bar, DeadLetter, NewsItem, Trade, parse_event
@@ -23,6 +23,7 @@ from btcpulse.store.upsert import upsert
 from btcpulse.store.writes import put_errors
 from btcpulse.timeutil import to_epoch_us, utcnow
 
+from .derived import Touched, derive
 from .text import cluster_stories, tag_news
 from .windows import recompute
 
@@ -137,7 +138,8 @@ def _news(
 
 def _prices(
     conn: Connection, trades: list[Trade], bars: list[Bar], now: datetime
-) -> list[AnalyticsUpdate]:
+) -> tuple[list[AnalyticsUpdate], pl.DataFrame]:
+    """Store trades and bars, rewrite their candle windows; return the updates and candles."""
     trade_times: dict[tuple[str, str], list[int]] = defaultdict(list)
     bar_times: dict[tuple[str, str], dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     if trades:
@@ -180,7 +182,7 @@ def _prices(
             bar_times[(b.venue, b.symbol)][b.interval_s].append(open_s)
         upsert(conn, t.bars, list(rows.values()))
     if not trade_times and not bar_times:
-        return []
+        return [], pl.DataFrame(schema=CANDLE_SCHEMA)
     candles = recompute(conn, trade_times, bar_times)
     horizon = int((now - LIVE_PUSH_HORIZON).timestamp())
     newest = candles.group_by(["venue", "symbol", "resolution_s"]).agg(pl.col("start").max())
@@ -192,7 +194,7 @@ def _prices(
         p = candle_payload(row)
         key = f"candle:{p['venue']}:{p['symbol']}:{p['resolution']}:{p['t']}"
         out.append(AnalyticsUpdate(key=key, kind="candle", data=p, time=now))
-    return out
+    return out, candles
 
 
 def apply_batch(
@@ -227,6 +229,23 @@ def apply_batch(
         outcome.counts[ev.type] += 1
     now = utcnow()
     outcome.updates.extend(_news(conn, news, scorer))
-    outcome.updates.extend(_prices(conn, trades, bars, now))
+    price_updates, candles = _prices(conn, trades, bars, now)
+    outcome.updates.extend(price_updates)
+    for replay, touched in _touched(news, candles).items():
+        outcome.updates.extend(derive(conn, replay, touched, now))
     put_errors(conn, letters)
     return outcome
+
+
+def _touched(news: list[NewsItem], candles: pl.DataFrame) -> dict[bool, Touched]:
+    """Per world (replay or live), the article times and 1 m windows this batch changed."""
+    out: dict[bool, Touched] = {}
+    for item in news:
+        out.setdefault(item.replay, Touched()).news_times.append(
+            to_epoch_us(item.published_at) // 1_000_000
+        )
+    minutes = candles.filter(pl.col("resolution_s") == 60)
+    for venue, starts in minutes.group_by("venue").agg(pl.col("start")).iter_rows():
+        replay = str(venue).startswith("replay:")
+        out.setdefault(replay, Touched()).candle_starts[str(venue)] = sorted(starts)
+    return out

@@ -20,12 +20,12 @@ Time = Annotated[
 ]
 
 
-def _store(request: Request) -> Store:
+def store_of(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def _aware(name: str, value: datetime | None) -> datetime | None:
+def require_aware(name: str, value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise HTTPException(422, f"{name!r} needs a UTC offset (e.g. 'Z' or '+00:00')")
     return value
@@ -33,7 +33,7 @@ def _aware(name: str, value: datetime | None) -> datetime | None:
 
 @router.get("/venues", summary="Venues with candles, replay ones flagged")
 def get_venues(request: Request) -> dict[str, Any]:
-    with _store(request).read() as conn:
+    with store_of(request).read() as conn:
         return {"venues": queries.venues(conn)}
 
 
@@ -45,9 +45,9 @@ def get_candles(
     from_: Annotated[Time, Query(alias="from")] = None,
     to: Time = None,
 ) -> dict[str, Any]:
-    hi_t = _aware("to", to) or utcnow()
-    lo_t = _aware("from", from_)
-    with _store(request).read() as conn:
+    hi_t = require_aware("to", to) or utcnow()
+    lo_t = require_aware("from", from_)
+    with store_of(request).read() as conn:
         seq = queries.last_seq(conn)
         if lo_t is None:
             first = queries.first_candle(conn, venue, symbol)
@@ -90,14 +90,14 @@ def get_news(
     source: str | None = None,
     topic: Annotated[str | None, Query(description="Only articles with this topic")] = None,
 ) -> dict[str, Any]:
-    with _store(request).read() as conn:
+    with store_of(request).read() as conn:
         seq = queries.last_seq(conn)
         items = queries.news(
             conn,
             model_version=BASELINE_VERSION,
             limit=limit,
-            lo=_aware("from", from_),
-            hi=_aware("to", to),
+            lo=require_aware("from", from_),
+            hi=require_aware("to", to),
             source=source,
             topic=topic,
         )
@@ -110,19 +110,19 @@ def get_stories(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     min_sources: Annotated[int, Query(ge=1, le=100)] = 1,
 ) -> dict[str, Any]:
-    with _store(request).read() as conn:
+    with store_of(request).read() as conn:
         return {"stories": queries.stories(conn, limit=limit, min_sources=min_sources)}
 
 
 @router.get("/health", summary="Every source, the engine and the error count")
 def get_health(request: Request) -> dict[str, Any]:
-    with _store(request).read() as conn:
+    with store_of(request).read() as conn:
         return queries.health(conn)
 
 
 @router.get("/errors", summary="Latest dead letters with their reasons")
 def get_errors(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
-    with _store(request).read() as conn:
+    with store_of(request).read() as conn:
         return {"errors": queries.errors(conn, limit)}
 
 
@@ -137,7 +137,7 @@ def get_updates(
     since: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
-    with _store(request).read() as conn:
+    with store_of(request).read() as conn:
         ups = queries.updates_since(conn, since, limit)
         top = queries.last_seq(conn)
         first = queries.first_seq(conn)  # read last: a prune in between is then seen

@@ -1,0 +1,116 @@
+"""News → price impact: the return of one price series over fixed horizons after each article.
+
+A cross-batch, derived analytic (contract 1). The price at a moment ``t`` is the close of the
+last candle that *ended* at or before ``t`` (``start + resolution_s <= t``): the last price
+known at ``t``, never one that was still being formed. For an article published at ``t``:
+
+- ``base_price`` = the price at ``t``, null when no candle ended by then, or while the candle
+  that ends in ``(t - 60 s, t]`` may still come (no candle ends after ``t - 60 s`` yet);
+- ``ret_<h>s`` = price at ``t + h`` / ``base_price`` - 1, null until a candle ending at or
+  after ``t + h`` exists (the price at ``t + h`` is not final before then) or when there is no
+  base price.
+
+So a later call with more recent candles only fills nulls. It does not rewrite a filled value
+unless an older candle changes or arrives into a gap (then the engine recomputes, the stored
+row being a full value keyed by article id). Lookups are binary searches of the article times
+in the sorted candle end times (an as-of join without sorting the articles).
+
+``impact_by`` summarises the returns per group (topic, source...): the number of articles and,
+per horizon, how many returns are known and their mean and median.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+IMPACT_VERSION = "asof-2025.12-1"
+DEFAULT_HORIZONS: tuple[int, ...] = (60, 300, 3600)
+CANDLE_S = 60
+"""Candle width used when ``candles`` has no ``resolution_s`` column."""
+_RET = re.compile(r"^ret_(\d+)s$")
+
+
+def ret_column(horizon_s: int) -> str:
+    return f"ret_{horizon_s}s"
+
+
+def _width_s(candles: pl.DataFrame) -> int:
+    if "resolution_s" in candles.columns and candles["resolution_s"].drop_nulls().len():
+        return int(candles["resolution_s"].drop_nulls()[0])
+    return CANDLE_S
+
+
+def _series(candles: pl.DataFrame, width_s: int) -> tuple[pl.Series, pl.Series]:
+    """Sorted candle end times (epoch µs) and their closes; one candle per start."""
+    df = (
+        candles.lazy()
+        .select(
+            ((pl.col("start").cast(pl.Int64) + width_s) * 1_000_000).alias("end"),
+            pl.col("close").cast(pl.Float64),
+        )
+        .drop_nulls()
+        .sort("end", "close")
+        .unique("end", keep="last", maintain_order=True)
+        .collect()
+    )
+    return df["end"], df["close"]
+
+
+def _price_at(ends: pl.Series, closes: pl.Series, when: pl.Series) -> pl.Series:
+    """The close of the last candle ending at or before each time of ``when`` (or null)."""
+    i = ends.search_sorted(when, side="right").cast(pl.Int64) - 1
+    return closes.gather(pl.select(pl.when(i >= 0).then(i)).to_series())
+
+
+def price_impact(
+    news: pl.DataFrame,
+    candles: pl.DataFrame,
+    horizons_s: tuple[int, ...] = DEFAULT_HORIZONS,
+) -> pl.DataFrame:
+    """``news`` (``id, published_at``) x 1-minute ``candles`` (``start, close[, resolution_s]``)
+    of one price series → ``id, base_price, ret_<h>s...``, one row per article, in the order
+    of ``news``."""
+    t = news["published_at"].dt.epoch("us").cast(pl.Int64)
+    width_us = _width_s(candles) * 1_000_000
+    ends, closes = _series(candles, width_us // 1_000_000)
+    last_end = pl.lit(ends.max(), dtype=pl.Int64)
+    cols = {"id": news["id"].cast(pl.String), "_t": t, "_base": _price_at(ends, closes, t)}
+    for h in horizons_s:
+        cols[f"_after{h}"] = _price_at(ends, closes, t + h * 1_000_000)
+    # The candle ending in (t - width, t] is in (or there is none): the base is final.
+    base = pl.when((pl.col("_t") < last_end + width_us) & (pl.col("_base") > 0.0)).then(
+        pl.col("_base")
+    )
+    return pl.DataFrame(cols).select(
+        "id",
+        base.alias("base_price"),
+        *(
+            pl.when(pl.col("_t") + h * 1_000_000 <= last_end)
+            .then(pl.col(f"_after{h}") / base - 1.0)
+            .alias(ret_column(h))
+            for h in horizons_s
+        ),
+    )
+
+
+def impact_by(impacts: pl.DataFrame, by: str) -> pl.DataFrame:
+    """Returns per group: ``impacts`` (``id, ret_<h>s...`` and the column ``by``; a list column
+    such as ``topics`` is exploded) → ``by, n`` and, per horizon, ``n_ret_<h>s`` (known
+    returns), ``mean_ret_<h>s`` and ``median_ret_<h>s`` over the known returns only. An article
+    counts once per group; rows without a group are left out. Sorted by ``by``."""
+    horizons = [c for c in impacts.columns if _RET.match(c)]
+    df = impacts.lazy()
+    if isinstance(impacts.schema[by], pl.List):
+        df = df.explode(by)
+    df = df.drop_nulls(by).unique(["id", by], keep="first")
+    aggs: list[pl.Expr] = [pl.len().cast(pl.Int64).alias("n")]
+    for c in horizons:
+        r = pl.col(c).fill_nan(None)
+        aggs += [
+            r.count().cast(pl.Int64).alias(f"n_{c}"),
+            r.mean().alias(f"mean_{c}"),
+            r.median().alias(f"median_{c}"),
+        ]
+    return df.group_by(by).agg(aggs).sort(by).collect()

@@ -1,0 +1,71 @@
+"""REST API v1 for the derived analytics (read-only, public)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from btcpulse.store import derived_queries as q
+from btcpulse.timeutil import utcnow
+from btcpulse.web.api import Time, require_aware, store_of
+
+router = APIRouter(prefix="/api/v1")
+Replay = Annotated[bool, Query(description="Replayed data instead of live data")]
+
+
+def _range(lo: datetime | None, hi: datetime | None, default: timedelta) -> tuple[int, int]:
+    end = require_aware("to", hi) or utcnow()
+    start = require_aware("from", lo) or end - default
+    return int(start.timestamp()), int(end.timestamp()) + 1
+
+
+@router.get("/bursts", summary="Topic volumes against their trailing baseline (z-scores)")
+def get_bursts(
+    request: Request,
+    replay: Replay = False,
+    resolution_s: Annotated[Literal[900, 3600], Query()] = 3600,
+    min_z: float = -1e9,
+    from_: Annotated[Time, Query(alias="from")] = None,
+    to: Time = None,
+) -> dict[str, Any]:
+    lo, hi = _range(from_, to, timedelta(days=2))
+    with store_of(request).read() as conn:
+        rows = q.bursts(conn, replay=replay, resolution_s=resolution_s, lo=lo, hi=hi, min_z=min_z)
+    return {"resolution_s": resolution_s, "bursts": rows}
+
+
+@router.get("/index", summary="The 0-100 sentiment index, its components and what moved it")
+def get_index(
+    request: Request,
+    replay: Replay = False,
+    from_: Annotated[Time, Query(alias="from")] = None,
+    to: Time = None,
+) -> dict[str, Any]:
+    lo, hi = _range(from_, to, timedelta(days=1))
+    with store_of(request).read() as conn:
+        series = q.index_series(conn, replay=replay, lo=lo, hi=hi)
+        latest = q.index_latest(conn, replay=replay)
+    step = max(1, len(series) // 2000 + (len(series) % 2000 > 0))
+    return {"latest": latest, "series": series[::step]}
+
+
+@router.get("/impact", summary="Average price move 1 m / 5 m / 1 h after news, by topic or source")
+def get_impact(
+    request: Request,
+    replay: Replay = False,
+    by: Annotated[Literal["topic", "source"], Query()] = "topic",
+) -> dict[str, Any]:
+    with store_of(request).read() as conn:
+        return {"by": by, "rows": q.impact(conn, replay=replay, by=by)}
+
+
+@router.get("/alerts", summary="Alerts fired by the rules (index crossings, bursts, price moves)")
+def get_alerts(
+    request: Request,
+    replay: Annotated[bool | None, Query(description="Only replay (true) or live (false)")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    with store_of(request).read() as conn:
+        return {"alerts": q.alerts(conn, replay=replay, limit=limit)}

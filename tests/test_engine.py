@@ -194,7 +194,9 @@ def test_late_trade_rewrites_its_windows(
         rows = {
             res: conn.execute(
                 select(t.candles).where(
-                    t.candles.c.resolution_s == res, t.candles.c.start == t0 - t0 % res
+                    t.candles.c.venue == "coinbase",
+                    t.candles.c.resolution_s == res,
+                    t.candles.c.start == t0 - t0 % res,
                 )
             ).one()
             for res in (5, 60, 300, 900, 3600, 14400, 86400)
@@ -210,3 +212,31 @@ def test_late_trade_rewrites_its_windows(
             3.0,
             3,
         )
+
+
+def test_composite_candles_weight_live_venues_by_volume(
+    settings: Settings, store: Store, bus: EmbeddedLog
+) -> None:
+    def trade(venue: str, i: int, price: float, size: float) -> Trade:
+        return Trade(
+            exchange=venue,
+            symbol="BTC-USD",
+            trade_id=str(i),
+            price=str(price),
+            size=str(size),
+            side="buy",
+            time=T0 + timedelta(seconds=1),
+        )
+
+    _produce(settings, bus, [trade("coinbase", 1, 100.0, 1.0), trade("kraken", 1, 101.0, 3.0)])
+    _drain(_engine(settings, store, bus))
+    t0 = int(T0.timestamp())
+    with store.read() as conn:
+        comp = {
+            r.resolution_s: r
+            for r in conn.execute(select(t.candles).where(t.candles.c.venue == "composite"))
+        }
+    assert set(comp) == {1, 5, 60, 300, 900, 3600, 14400, 86400}
+    one = comp[60]
+    assert one.start == t0 - t0 % 60 and one.volume == 4.0
+    assert abs(one.close - (100.0 * 1 + 101.0 * 3) / 4) < 1e-9

@@ -25,11 +25,13 @@ from btcpulse.analytics.candles import (
     previous_level,
     rollup,
 )
+from btcpulse.analytics.market import composite
 from btcpulse.store import schema as t
 from btcpulse.store.writes import put_candles
 from btcpulse.timeutil import from_epoch_s
 
 Series = tuple[str, str]  # (venue, symbol)
+COMPOSITE = "composite"
 
 
 def _read_trades(conn: Connection, s: Series, lo: int, hi: int) -> pl.DataFrame:
@@ -134,4 +136,34 @@ def recompute(
             put_candles(conn, level_df)
             out.append(level_df)
             carried = set(windows)
-    return pl.concat(out) if out else pl.DataFrame(schema=CANDLE_SCHEMA)
+    changed = pl.concat(out) if out else pl.DataFrame(schema=CANDLE_SCHEMA)
+    return pl.concat([changed, _composites(conn, changed)])
+
+
+def _composites(conn: Connection, changed: pl.DataFrame) -> pl.DataFrame:
+    """Rewrite the composite candle (all live venues of a symbol) of every changed window."""
+    live = changed.filter(~pl.col("venue").str.starts_with("replay:"))
+    if live.is_empty():
+        return pl.DataFrame(schema=CANDLE_SCHEMA)
+    parts = []
+    keys = live.select("symbol", "resolution_s", "start").unique()
+    for (symbol, res), group in keys.group_by(["symbol", "resolution_s"]):
+        starts = sorted(group["start"].to_list())
+        c = t.candles.c
+        cols = [getattr(c, name) for name in CANDLE_SCHEMA]
+        rows = conn.execute(
+            select(*cols).where(
+                and_(
+                    c.symbol == symbol,
+                    c.resolution_s == res,
+                    c.replay.is_(False),
+                    c.venue != COMPOSITE,
+                    c.start.in_(starts),
+                )
+            )
+        ).all()
+        venues = pl.DataFrame([tuple(r) for r in rows], schema=CANDLE_SCHEMA, orient="row")
+        parts.append(composite(venues).select(list(CANDLE_SCHEMA)))
+    result = pl.concat(parts, how="vertical_relaxed").cast(CANDLE_SCHEMA)  # type: ignore[arg-type]
+    put_candles(conn, result)
+    return result

@@ -54,6 +54,19 @@ UI_MS = 15_000
 XSS_TITLE = '<img src=x onerror="window.__xss=1">Bitcoin rallies'
 SCRIPT_TITLE = "<script>window.__xss2=1</script>Bitcoin dips"
 
+TOPIC_IDS = {
+    "regulation",
+    "etf_institutional",
+    "adoption_payments",
+    "security_hacks",
+    "mining_energy",
+    "macro_monetary",
+    "technology",
+    "market_price",
+    "exchanges",
+    "legal",
+}
+
 CHART = "[data-testid=price-chart]"
 NEWS_ITEMS = "[data-testid=news-list] [data-testid=news-item]"
 
@@ -170,6 +183,72 @@ def _wait_loaded(page: Any) -> None:
     sync_api.expect(page.locator("[data-testid=ws-status][data-state=open]")).to_have_count(1)
 
 
+def _check_analytics(page: Any, tagged_id: str) -> None:
+    """The analytics panels (the replay world: the default venue is a replay one)."""
+    expect = sync_api.expect
+    api_calls: list[str] = []
+    page.on("request", lambda r: api_calls.append(r.url) if "/api/v1/" in r.url else None)
+
+    # sentiment index: a 0-100 value, four components, headlines as inert text
+    index = page.locator("[data-testid=sentiment-index]")
+    expect(index).to_be_visible()
+    expect(index).to_have_attribute("data-value", re.compile(r"^\d+(\.\d)?$"), timeout=NEWS_MS)
+    assert 0 <= float(index.get_attribute("data-value") or "nan") <= 100
+    expect(index.locator("[data-testid=index-component]")).to_have_count(4)
+    for c in index.locator("[data-testid=index-component]").all():
+        assert 0 <= float(c.get_attribute("data-value") or "nan") <= 100
+    assert index.locator("img, script, b").count() == 0
+
+    # news items: topic chips are known topics, a story badge only for 2+ outlets
+    topics = page.eval_on_selector_all(
+        f"{NEWS_ITEMS} [data-testid=topic-chip]", "els => els.map(e => e.dataset.topic)"
+    )
+    assert set(topics) <= TOPIC_IDS, topics
+    for n in page.eval_on_selector_all(
+        f"{NEWS_ITEMS} [data-testid=story-sources]", "els => els.map(e => e.dataset.sources)"
+    ):
+        assert int(n) > 1
+
+    # topic filter: refetches /news?topic=, every row shown carries the topic, URL state
+    expect(page.locator("[data-testid=topic-filter] option")).to_have_count(len(TOPIC_IDS) + 1)
+    tagged = page.eval_on_selector_all(
+        f'{NEWS_ITEMS}[data-id="{tagged_id}"] [data-testid=topic-chip]',
+        "els => els.map(e => e.dataset.topic)",
+    )
+    topic = tagged[0] if tagged else "market_price"
+    api_calls.clear()
+    page.select_option("[data-testid=topic-filter]", topic)
+    page.wait_for_function("t => new URL(location.href).searchParams.get('topic') === t", arg=topic)
+    expect(page.locator(f"{NEWS_ITEMS}:not(:has([data-topic={topic}]))")).to_have_count(0)
+    if tagged:
+        expect(page.locator(f'{NEWS_ITEMS}[data-id="{tagged_id}"]')).to_have_count(1)
+    assert any("/news?" in u and f"topic={topic}" in u for u in api_calls), api_calls
+    page.select_option("[data-testid=topic-filter]", "")
+    page.wait_for_function("() => !new URL(location.href).searchParams.has('topic')")
+    expect(page.locator(f'{NEWS_ITEMS}[data-id="{tagged_id}"]')).to_have_count(1)
+
+    # stories tab: multi-source stories only
+    page.click("[data-testid=tab-stories]")
+    expect(page.locator("[data-testid=stories-panel]")).to_be_visible()
+    expect(page.locator("[data-testid=news-panel]")).to_be_hidden()
+    for n in page.eval_on_selector_all(
+        "[data-testid=story-item]", "els => els.map(e => e.dataset.sources)"
+    ):
+        assert int(n) >= 2
+    page.screenshot(path=str(ARTIFACTS / "dashboard-stories.png"))
+
+    # alerts tab: newest first
+    page.click("[data-testid=tab-alerts]")
+    expect(page.locator("[data-testid=alerts-panel]")).to_be_visible()
+    times = page.eval_on_selector_all(
+        "[data-testid=alert-item] time", "els => els.map(e => Date.parse(e.dateTime))"
+    )
+    assert times == sorted(times, reverse=True), times
+    page.screenshot(path=str(ARTIFACTS / "dashboard-alerts.png"))
+    page.click("[data-testid=tab-news]")
+    expect(page.locator("[data-testid=news-panel]")).to_be_visible()
+
+
 def test_dashboard_end_to_end(context: Any, service: Running, settings: Settings) -> None:
     expect = sync_api.expect
     page = context.new_page()
@@ -227,6 +306,10 @@ def test_dashboard_end_to_end(context: Any, service: Running, settings: Settings
     )
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+    # 6. analytics: sentiment index, topic filter, stories and alerts tabs
+    _check_analytics(page, xss.id)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-tabs.png"))
 
     # 5. catch-up from the REST snapshot's seq: a headline committed after the page's REST
     # loads but before its WebSocket is connected must still appear (from /api/v1/updates).
@@ -313,6 +396,13 @@ def test_dashboard_end_to_end(context: Any, service: Running, settings: Settings
     assert "range=24h" in page.url
 
     page.screenshot(path=str(ARTIFACTS / "dashboard-fr.png"), full_page=True)
+    expect(page.locator("[data-testid=sentiment-index] h2")).to_have_text("Indice de sentiment")
+    expect(page.locator("[data-testid=tab-alerts]")).to_contain_text("Alertes")
+    expect(page.locator("[data-testid=topic-filter] option").first).to_have_text("Tous les thèmes")
+    page.click("[data-testid=tab-alerts]")
+    expect(page.locator("[data-testid=alerts-panel]")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "dashboard-fr-alerts.png"))
+    page.click("[data-testid=tab-news]")
 
     assert page.evaluate("typeof window.__xss") == "undefined"
     assert not page_errors, f"uncaught errors in the page: {page_errors}"

@@ -62,6 +62,9 @@ def test_index_bursts_impact_alerts_from_the_replay(
             "/api/v1/bursts", params={"replay": "true", "from": "2000-01-01T00:00:00Z"}
         ).json()["bursts"]
         assert bursts and {"key", "t", "count", "z"} <= set(bursts[0])
+        quarter = client.get("/api/v1/bursts", params={"replay": "true", "resolution_s": 900})
+        assert quarter.status_code == 200 and quarter.json()["resolution_s"] == 900
+        assert client.get("/api/v1/bursts", params={"resolution_s": 60}).status_code == 422
 
         by_topic = client.get("/api/v1/impact", params={"replay": "true", "by": "topic"}).json()[
             "rows"

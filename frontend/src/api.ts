@@ -1,6 +1,17 @@
 // REST client for the btcpulse back end (same origin).
 import { isFiniteNumber } from "./dom";
-import type { CandlesResponse, Health, NewsItem, NewsResponse, UpdatesResponse, Venue } from "./types";
+import type {
+  Alert,
+  BurstsResponse,
+  CandlesResponse,
+  Health,
+  IndexResponse,
+  NewsItem,
+  NewsResponse,
+  Story,
+  UpdatesResponse,
+  Venue,
+} from "./types";
 
 export class ApiError extends Error {
   constructor(
@@ -40,9 +51,38 @@ export async function fetchCandles(q: CandleQuery, signal?: AbortSignal): Promis
   return { ...body, seq: seqOrNull(body.seq), candles: Array.isArray(body.candles) ? body.candles : [] };
 }
 
-export async function fetchNews(limit: number): Promise<NewsResponse> {
-  const body = await getJson<{ items?: NewsItem[]; seq?: unknown }>("/api/v1/news", { limit });
+export async function fetchNews(limit: number, topic?: string | null): Promise<NewsResponse> {
+  const body = await getJson<{ items?: NewsItem[]; seq?: unknown }>("/api/v1/news", { limit, topic: topic || undefined });
   return { items: Array.isArray(body.items) ? body.items : [], seq: seqOrNull(body.seq) };
+}
+
+export async function fetchStories(limit = 20, minSources = 2): Promise<Story[]> {
+  const body = await getJson<{ stories?: Story[] }>("/api/v1/stories", { limit, min_sources: minSources });
+  return Array.isArray(body.stories) ? body.stories : [];
+}
+
+export async function fetchIndex(replay: boolean, from?: string, to?: string): Promise<IndexResponse> {
+  const body = await getJson<Partial<IndexResponse>>("/api/v1/index", { replay: String(replay), from, to });
+  return {
+    latest: body.latest && typeof body.latest === "object" ? body.latest : null,
+    series: Array.isArray(body.series) ? body.series : [],
+  };
+}
+
+export async function fetchAlerts(limit = 20): Promise<Alert[]> {
+  const body = await getJson<{ alerts?: Alert[] }>("/api/v1/alerts", { limit });
+  return Array.isArray(body.alerts) ? body.alerts : [];
+}
+
+export async function fetchBursts(replay: boolean, minZ = 3, resolutionS = 3600): Promise<BurstsResponse> {
+  // The server's default resolution is 3600: it is left out because the back end (a Literal[900,
+  // 3600] query parameter) currently rejects any explicit `resolution_s` with a 422.
+  const body = await getJson<Partial<BurstsResponse>>("/api/v1/bursts", {
+    replay: String(replay),
+    resolution_s: resolutionS === 3600 ? undefined : resolutionS,
+    min_z: minZ,
+  });
+  return { resolution_s: isFiniteNumber(body.resolution_s) ? body.resolution_s : resolutionS, bursts: Array.isArray(body.bursts) ? body.bursts : [] };
 }
 
 export function fetchHealth(): Promise<Health> {

@@ -50,6 +50,62 @@ const en = {
   venue_replay_suffix: "(replay)",
   venue_no_data: "(no data)",
   last: "Last",
+  vwap: "VWAP",
+  tabs_label: "News, stories and alerts",
+  stories: "Stories",
+  alerts: "Alerts",
+  topic_filter: "Topic",
+  topic_all: "All topics",
+  topic_regulation: "Regulation",
+  topic_etf_institutional: "ETFs & institutions",
+  topic_adoption_payments: "Adoption & payments",
+  topic_security_hacks: "Security & hacks",
+  topic_mining_energy: "Mining & energy",
+  topic_macro_monetary: "Macro & monetary",
+  topic_technology: "Technology",
+  topic_market_price: "Market & price",
+  topic_exchanges: "Exchanges",
+  topic_legal: "Legal",
+  no_news_topic: "No news on this topic yet.",
+  n_sources: "{n} sources",
+  n_sources_title: "{n} outlets carry this story",
+  stories_caption: "Stories carried by several outlets",
+  no_stories: "No multi-source story yet.",
+  first_reported: "first: {source}",
+  stories_sources_short: "sources",
+  first_reported_title: "First reported by {source} at {time}",
+  n_articles: "{n} articles",
+  bursting: "Bursting topics",
+  bursting_title: "Topics with unusually many articles in the last hour (z ≥ {z})",
+  no_bursts: "No topic is bursting.",
+  burst_z_title: "{count} articles vs {mean} usual (z = {z})",
+  alerts_caption: "Index crossings, news bursts and price moves",
+  no_alerts: "No alerts yet.",
+  alert_new: "New alert",
+  alert_kind_index_cross: "Index",
+  alert_kind_index: "Index",
+  alert_kind_burst: "Burst",
+  alert_kind_price_move: "Price move",
+  alert_kind_price: "Price move",
+  dismiss: "Dismiss",
+  index_title: "Sentiment index",
+  index_caption: "0 = extreme fear · 100 = extreme greed",
+  index_none: "No index value yet.",
+  index_band_extreme_fear: "Extreme fear",
+  index_band_fear: "Fear",
+  index_band_neutral: "Neutral",
+  index_band_greed: "Greed",
+  index_band_extreme_greed: "Extreme greed",
+  comp_sentiment: "News sentiment",
+  comp_volume: "News volume",
+  comp_momentum: "Price momentum",
+  comp_volatility: "Low volatility",
+  index_components: "Components",
+  index_drivers: "What moved it",
+  index_no_drivers: "No scored headline in the last hour.",
+  index_points_title: "Contribution to the index, in points",
+  index_as_of: "as of {time} · {n} articles in the last hour",
+  index_series_label: "Index over the last 24 hours",
 };
 
 export type MessageKey = keyof typeof en;
@@ -100,6 +156,62 @@ const fr: Record<MessageKey, string> = {
   venue_replay_suffix: "(replay)",
   venue_no_data: "(aucune donnée)",
   last: "Dernier",
+  vwap: "VWAP",
+  tabs_label: "Actualités, sujets et alertes",
+  stories: "Sujets",
+  alerts: "Alertes",
+  topic_filter: "Thème",
+  topic_all: "Tous les thèmes",
+  topic_regulation: "Réglementation",
+  topic_etf_institutional: "ETF et institutionnels",
+  topic_adoption_payments: "Adoption et paiements",
+  topic_security_hacks: "Sécurité et piratages",
+  topic_mining_energy: "Minage et énergie",
+  topic_macro_monetary: "Macro et politique monétaire",
+  topic_technology: "Technologie",
+  topic_market_price: "Marché et cours",
+  topic_exchanges: "Plateformes d’échange",
+  topic_legal: "Justice",
+  no_news_topic: "Pas encore d’actualités sur ce thème.",
+  n_sources: "{n} sources",
+  n_sources_title: "{n} médias relaient ce sujet",
+  stories_caption: "Sujets relayés par plusieurs médias",
+  no_stories: "Aucun sujet multi-sources pour l’instant.",
+  first_reported: "en premier : {source}",
+  stories_sources_short: "sources",
+  first_reported_title: "Publié en premier par {source} le {time}",
+  n_articles: "{n} articles",
+  bursting: "Thèmes en pic",
+  bursting_title: "Thèmes avec un nombre inhabituel d’articles sur la dernière heure (z ≥ {z})",
+  no_bursts: "Aucun thème en pic.",
+  burst_z_title: "{count} articles contre {mean} d’habitude (z = {z})",
+  alerts_caption: "Franchissements de l’indice, pics d’actualités et mouvements de cours",
+  no_alerts: "Pas encore d’alertes.",
+  alert_new: "Nouvelle alerte",
+  alert_kind_index_cross: "Indice",
+  alert_kind_index: "Indice",
+  alert_kind_burst: "Pic",
+  alert_kind_price_move: "Mouvement de cours",
+  alert_kind_price: "Mouvement de cours",
+  dismiss: "Fermer",
+  index_title: "Indice de sentiment",
+  index_caption: "0 = peur extrême · 100 = euphorie extrême",
+  index_none: "Pas encore de valeur d’indice.",
+  index_band_extreme_fear: "Peur extrême",
+  index_band_fear: "Peur",
+  index_band_neutral: "Neutre",
+  index_band_greed: "Euphorie",
+  index_band_extreme_greed: "Euphorie extrême",
+  comp_sentiment: "Sentiment des actualités",
+  comp_volume: "Volume d’actualités",
+  comp_momentum: "Dynamique du cours",
+  comp_volatility: "Faible volatilité",
+  index_components: "Composantes",
+  index_drivers: "Ce qui l’a fait bouger",
+  index_no_drivers: "Aucun titre noté sur la dernière heure.",
+  index_points_title: "Contribution à l’indice, en points",
+  index_as_of: "au {time} · {n} articles sur la dernière heure",
+  index_series_label: "Indice sur les dernières 24 heures",
 };
 
 const DICTS: Record<Lang, Record<MessageKey, string>> = { en, fr };
@@ -142,6 +254,11 @@ export function t(key: MessageKey): string {
   return DICTS[lang][key];
 }
 
+/** `t` with `{name}` placeholders filled in (values are plain text). */
+export function tf(key: MessageKey, vars: Record<string, string | number>): string {
+  return t(key).replace(/\{(\w+)\}/g, (m, name: string) => (name in vars ? String(vars[name]) : m));
+}
+
 /** Translate a key built at run time (e.g. "status_" + status); unknown keys fall back to `fallback`. */
 export function tMaybe(key: string, fallback: string): string {
   const dict = DICTS[lang] as Record<string, string>;
@@ -177,6 +294,19 @@ export function formatCompact(v: number): string {
 
 export function formatInt(v: number): string {
   return new Intl.NumberFormat(locale(), { maximumFractionDigits: 0 }).format(v);
+}
+
+export function formatNumber(v: number, digits = 1): string {
+  return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits, minimumFractionDigits: digits }).format(v);
+}
+
+/** Signed, e.g. "+1.2" / "−0.4". */
+export function formatSigned(v: number, digits = 1): string {
+  return new Intl.NumberFormat(locale(), {
+    maximumFractionDigits: digits,
+    minimumFractionDigits: digits,
+    signDisplay: "exceptZero",
+  }).format(v);
 }
 
 export function formatPercent(v: number): string {

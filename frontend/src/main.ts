@@ -1,8 +1,9 @@
 // btcpulse dashboard: wires the REST loads, the live feed and the controls.
 import "./style.css";
-import { fetchCandles, fetchNews, fetchVenues } from "./api";
+import { alertFromUpdate, AlertsPanel } from "./alerts";
+import { fetchAlerts, fetchBursts, fetchCandles, fetchIndex, fetchNews, fetchStories, fetchVenues } from "./api";
 import { PriceChart, type ChartSeriesInfo } from "./chart";
-import { byTestId, el } from "./dom";
+import { byTestId, el, isFiniteNumber } from "./dom";
 import { HealthPanel } from "./health";
 import {
   browserLang,
@@ -19,8 +20,10 @@ import {
   type MessageKey,
   type TimeZoneMode,
 } from "./i18n";
-import { NewsList } from "./news";
-import { RANGES, type Candle, type RangeKey, type Venue } from "./types";
+import { IndexPanel } from "./indexpanel";
+import { NewsList, topicLabel } from "./news";
+import { BURST_MIN_Z, MIN_SOURCES, StoriesPanel } from "./stories";
+import { RANGES, TOPICS, type Candle, type NewsItem, type RangeKey, type Topic, type Venue } from "./types";
 import { readUrlState, writeUrlState } from "./url";
 import { LiveFeed, type FeedState } from "./ws";
 
@@ -28,6 +31,10 @@ const LS_LANG = "btcpulse.lang";
 const LS_TZ = "btcpulse.tz";
 const DEFAULT_RANGE: RangeKey = "24h";
 const NEWS_LIMIT = 50;
+const STORIES_LIMIT = 20;
+const ALERTS_LIMIT = 20;
+const BURSTS_REFRESH_MS = 60_000;
+type TabKey = "news" | "stories" | "alerts";
 const RANGE_SECONDS: Record<RangeKey, number | null> = { "1h": 3600, "24h": 86400, "7d": 7 * 86400, all: null };
 
 function storageGet(key: string): string | null {
@@ -53,6 +60,14 @@ setLang(initial.lang ?? (isLang(storedLang) ? storedLang : browserLang()));
 setTimeZoneMode(storageGet(LS_TZ) === "local" ? "local" : "utc");
 
 let range: RangeKey = initial.range ?? DEFAULT_RANGE;
+let topic: Topic | null = initial.topic;
+/** The world (replay or live) the index and bursts shown belong to (null: not loaded). */
+let indexWorld: boolean | null = null;
+let indexToken = 0;
+let newsToken = 0;
+/** Live news received while a (topic) reload is in flight, re-applied over its answer. */
+let newsDuringLoad: NewsItem[] | null = null;
+let burstsTimer: number | undefined;
 let venues: Venue[] = [];
 let selected: Venue | null = null;
 let wsState: FeedState = "closed";
@@ -75,14 +90,54 @@ const chartTitle = byTestId("chart-title");
 const lastPrice = byTestId("last-price");
 const chartMessageEl = byTestId("chart-message");
 const rangeButtons = RANGES.map((r) => byTestId<HTMLButtonElement>(`range-${r}`));
+const topicSelect = byTestId<HTMLSelectElement>("topic-filter");
+const tabButtons = [...document.querySelectorAll<HTMLButtonElement>("[role=tab][data-tab]")];
+const storiesCount = byTestId("stories-count");
+const alertsCount = byTestId("alerts-count");
 
 const chart = new PriceChart(byTestId("price-chart"));
 const news = new NewsList(byTestId<HTMLUListElement>("news-list"), byTestId("news-empty"));
+news.setTopic(topic);
 const health = new HealthPanel(byTestId("health-rows"), byTestId("health-summary"));
+const indexPanel = new IndexPanel(byTestId("sentiment-index"));
+const stories = new StoriesPanel(byTestId<HTMLUListElement>("story-list"), byTestId("stories-empty"), byTestId("bursts"));
+const alerts = new AlertsPanel(byTestId<HTMLUListElement>("alert-list"), byTestId("alerts-empty"), byTestId("toasts"));
+stories.onCount = (n) => (storiesCount.textContent = n ? String(n) : "");
+alerts.onCount = (n) => (alertsCount.textContent = n ? String(n) : "");
+
+/** Toast only alerts created in the last two minutes (not old ones replayed by a catch-up). */
+function isFresh(iso: unknown): boolean {
+  const ms = typeof iso === "string" ? Date.parse(iso) : NaN;
+  return Number.isFinite(ms) && Date.now() - ms < 120_000;
+}
+
+/** The world the selected venue belongs to: replay venues are named "replay:…". */
+const selectedReplay = (): boolean => selected?.venue.startsWith("replay:") ?? selected?.replay ?? false;
+
 const feed = new LiveFeed({
   onUpdate(u) {
-    if (u.kind === "candle") chart.applyUpdate(u.data);
-    else news.upsert(u.data);
+    switch (u.kind) {
+      case "candle":
+        chart.applyUpdate(u.data);
+        break;
+      case "news":
+        newsDuringLoad?.push(u.data);
+        news.upsert(u.data);
+        break;
+      case "story":
+        stories.upsert(u.data);
+        if (u.data && typeof u.data.story_id === "string") news.updateStory(u.data.story_id, u.data.source_count);
+        break;
+      case "index":
+        if (u.data && Boolean(u.data.replay) === selectedReplay() && indexWorld === selectedReplay()) indexPanel.apply(u.data);
+        break;
+      case "alert":
+        if (u.data) alerts.add(alertFromUpdate(u.data), isFresh(u.data.created_at));
+        break;
+      case "burst":
+        scheduleBursts(5_000);
+        break;
+    }
   },
   onState(state) {
     wsState = state;
@@ -90,7 +145,7 @@ const feed = new LiveFeed({
   },
   async onResync() {
     await refreshVenues();
-    const [candlesOk, newsOk] = await Promise.all([loadCandles(), loadNews()]);
+    const [candlesOk, newsOk] = await Promise.all([loadCandles(), loadNews().then(async (ok) => (await loadDerived(), ok))]);
     if (!candlesOk || !newsOk) throw new Error("reload failed");
     return snapshotBaseline();
   },
@@ -147,6 +202,7 @@ function selectVenue(v: Venue | null): void {
   }
   renderReplay();
   renderChartHeader();
+  if (indexWorld !== null && indexWorld !== selectedReplay()) void loadWorld();
 }
 
 // ---- rendering ------------------------------------------------------------
@@ -194,13 +250,37 @@ function renderChartHeader(): void {
   const candle = matching ? last : null;
   if (candle) {
     const up = candle.close >= candle.open;
+    const vwap = isFiniteNumber(candle.vwap)
+      ? el("span", { class: "muted", "data-testid": "last-vwap" }, ` · ${t("vwap")} ${formatPrice(candle.vwap)}`)
+      : "";
     lastPrice.replaceChildren(
       el("span", { class: "muted" }, `${t("last")} `),
       el("strong", { class: up ? "up" : "down" }, formatPrice(candle.close)),
+      vwap,
       el("span", { class: "muted" }, ` · ${formatShortDateTime(new Date(candle.t * 1000))}`),
     );
   } else {
     lastPrice.replaceChildren();
+  }
+}
+
+function renderTopicOptions(): void {
+  const options = [
+    el("option", { value: "" }, t("topic_all")),
+    ...TOPICS.map((id) => el("option", { value: id }, topicLabel(id))),
+  ];
+  topicSelect.replaceChildren(...options);
+  topicSelect.value = topic ?? "";
+}
+
+function selectTab(key: TabKey, focus = false): void {
+  for (const btn of tabButtons) {
+    const on = btn.dataset.tab === key;
+    btn.setAttribute("aria-selected", String(on));
+    btn.tabIndex = on ? 0 : -1;
+    const panel = document.getElementById(btn.getAttribute("aria-controls") ?? "");
+    if (panel) panel.hidden = !on;
+    if (on && focus) btn.focus();
   }
 }
 
@@ -216,8 +296,12 @@ function renderAllText(): void {
   renderChartMessage();
   chart.applyLocale();
   renderChartHeader();
+  renderTopicOptions();
   news.rerender();
   health.render();
+  indexPanel.render();
+  stories.render();
+  alerts.render();
 }
 
 chart.onChange = () => renderChartHeader();
@@ -282,16 +366,76 @@ async function loadCandlesNow(): Promise<boolean> {
 }
 
 async function loadNews(): Promise<boolean> {
+  const token = ++newsToken;
+  const live: NewsItem[] = [];
+  newsDuringLoad = live;
   try {
-    const resp = await fetchNews(NEWS_LIMIT);
+    const resp = await fetchNews(NEWS_LIMIT, topic);
+    if (token !== newsToken) return true; // superseded by a newer load (topic change)
+    news.setTopic(topic);
     news.setItems(resp.items);
+    // A live headline may have been applied while this answer was on its way: keep it.
+    for (const item of live) news.upsert(item);
     snapshotSeq.news = resp.seq;
     return true;
   } catch {
+    if (token !== newsToken) return true;
     news.setItems([]);
     snapshotSeq.news = null;
     return false;
+  } finally {
+    if (token === newsToken) newsDuringLoad = null;
   }
+}
+
+/** Index window: the last 24 h, for a replay world anchored at its newest data. */
+function indexRange(): { from?: string; to?: string } {
+  const v = selected;
+  if (!v || !selectedReplay() || !v.last_time) return {};
+  const anchor = Math.max(lastTimeMs(v), Date.now());
+  return { from: toIso(anchor - 86_400_000), to: toIso(anchor + 3_600_000) };
+}
+
+/** Index and bursts of the selected venue's world (replay or live). */
+async function loadWorld(): Promise<void> {
+  const token = ++indexToken;
+  const replay = selectedReplay();
+  if (indexWorld !== replay) indexPanel.clear();
+  indexWorld = replay;
+  const { from, to } = indexRange();
+  const [idx] = await Promise.allSettled([fetchIndex(replay, from, to), loadBursts()]);
+  if (token !== indexToken) return;
+  if (idx.status === "fulfilled") indexPanel.set(idx.value);
+  else indexPanel.set({ latest: null, series: [] });
+}
+
+async function loadBursts(): Promise<void> {
+  const replay = selectedReplay();
+  try {
+    const resp = await fetchBursts(replay, BURST_MIN_Z);
+    if (replay === selectedReplay()) stories.setBursts(resp.bursts);
+  } catch {
+    // keep what is shown
+  }
+}
+
+function scheduleBursts(delayMs: number): void {
+  window.clearTimeout(burstsTimer);
+  burstsTimer = window.setTimeout(() => {
+    void loadBursts().finally(() => scheduleBursts(BURSTS_REFRESH_MS));
+  }, delayMs);
+}
+
+/**
+ * Stories, alerts, index, bursts. These answers carry no `seq`: they are loaded after the news
+ * snapshot was read, so the catch-up from its seq replays whatever they may have missed.
+ */
+async function loadDerived(): Promise<void> {
+  await Promise.allSettled([
+    fetchStories(STORIES_LIMIT, MIN_SOURCES).then((list) => stories.setStories(list)),
+    fetchAlerts(ALERTS_LIMIT).then((list) => alerts.setAlerts(list)),
+    loadWorld(),
+  ]);
 }
 
 // ---- controls -------------------------------------------------------------
@@ -322,6 +466,25 @@ langSelect.addEventListener("change", () => {
   renderAllText();
 });
 
+topicSelect.addEventListener("change", () => {
+  const next = topicSelect.value;
+  topic = (TOPICS as readonly string[]).includes(next) ? (next as Topic) : null;
+  writeUrlState({ topic });
+  news.setTopic(topic);
+  void loadNews();
+});
+
+for (const btn of tabButtons) {
+  btn.addEventListener("click", () => selectTab(btn.dataset.tab as TabKey));
+  btn.addEventListener("keydown", (ev) => {
+    if (ev.key !== "ArrowRight" && ev.key !== "ArrowLeft") return;
+    const i = tabButtons.indexOf(btn);
+    const next = tabButtons[(i + (ev.key === "ArrowRight" ? 1 : tabButtons.length - 1)) % tabButtons.length]!;
+    selectTab(next.dataset.tab as TabKey, true);
+    ev.preventDefault();
+  });
+}
+
 tzToggle.addEventListener("click", () => {
   const next: TimeZoneMode = getTimeZoneMode() === "utc" ? "local" : "utc";
   setTimeZoneMode(next);
@@ -331,6 +494,9 @@ tzToggle.addEventListener("click", () => {
   renderChartHeader();
   news.rerender();
   health.render();
+  indexPanel.render();
+  stories.render();
+  alerts.render();
 });
 
 // ---- start ----------------------------------------------------------------
@@ -341,7 +507,8 @@ async function start(): Promise<void> {
   health.start();
   await refreshVenues();
   selectVenue(findVenue(venues, initial.venue, initial.symbol) ?? pickDefaultVenue(venues));
-  await Promise.all([loadCandles(), loadNews()]);
+  await Promise.all([loadCandles(), loadNews().then(loadDerived)]);
+  scheduleBursts(BURSTS_REFRESH_MS);
   // Catch up from the snapshots' seq: nothing committed since they were read is missed.
   feed.start(snapshotBaseline());
 }

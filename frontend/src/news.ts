@@ -1,9 +1,10 @@
 // Live news list: newest first, deduplicated by id, capped at MAX_ITEMS.
 import { el, isFiniteNumber, safeHttpUrl } from "./dom";
-import { formatDateTime, formatShortDateTime, parseIso, t } from "./i18n";
+import { formatDateTime, formatInt, formatShortDateTime, parseIso, t, tMaybe, tf } from "./i18n";
 import type { NewsItem } from "./types";
 
 export const MAX_ITEMS = 200;
+const MAX_ENTITIES = 3;
 
 function sentimentOf(item: NewsItem): "positive" | "negative" | "neutral" {
   const label = item.sentiment_label;
@@ -13,6 +14,15 @@ function sentimentOf(item: NewsItem): "positive" | "negative" | "neutral" {
     if (item.sentiment < -0.05) return "negative";
   }
   return "neutral";
+}
+
+/** Translated label of a topic id (unknown ids are shown as they are). */
+export function topicLabel(id: string): string {
+  return tMaybe(`topic_${id}`, id);
+}
+
+function topicsOf(item: NewsItem): string[] {
+  return Array.isArray(item.topics) ? item.topics.filter((x): x is string => typeof x === "string" && x.length > 0) : [];
 }
 
 function publishedMs(item: NewsItem): number {
@@ -29,11 +39,36 @@ export class NewsList {
   /** Items in display order (newest first). */
   private items: NewsItem[] = [];
   private readonly nodes = new Map<string, HTMLLIElement>();
+  /** Only items with this topic are kept (null: all). */
+  private topic: string | null = null;
 
   constructor(
     private readonly list: HTMLUListElement,
     private readonly empty: HTMLElement,
   ) {}
+
+  /** Keep only items with this topic from now on (the caller reloads the list). */
+  setTopic(topic: string | null): void {
+    this.topic = topic;
+  }
+
+  private matches(item: NewsItem): boolean {
+    return this.topic === null || topicsOf(item).includes(this.topic);
+  }
+
+  /** A story gained outlets: refresh the "N sources" badge of its items already shown. */
+  updateStory(storyId: string, sources: number): void {
+    if (!storyId || !isFiniteNumber(sources)) return;
+    for (let i = 0; i < this.items.length; i++) {
+      const item = this.items[i]!;
+      if (item.story_id !== storyId || item.story_sources === sources) continue;
+      const next = { ...item, story_sources: sources };
+      this.items[i] = next;
+      const node = this.render(next);
+      this.nodes.get(item.id)?.replaceWith(node);
+      this.nodes.set(item.id, node);
+    }
+  }
 
   /** Replace the whole list (initial load / resync). */
   setItems(items: NewsItem[]): void {
@@ -50,6 +85,10 @@ export class NewsList {
   upsert(item: NewsItem): void {
     if (!isNewsItem(item)) return;
     const existing = this.nodes.get(item.id);
+    if (!this.matches(item)) {
+      if (existing) this.remove(item.id);
+      return;
+    }
     if (existing) {
       const idx = this.items.findIndex((i) => i.id === item.id);
       if (idx >= 0) this.items[idx] = item;
@@ -75,6 +114,13 @@ export class NewsList {
     this.updateEmpty();
   }
 
+  private remove(id: string): void {
+    this.nodes.get(id)?.remove();
+    this.nodes.delete(id);
+    this.items = this.items.filter((i) => i.id !== id);
+    this.updateEmpty();
+  }
+
   /** Re-render every item (after a language or time-zone change). */
   rerender(): void {
     for (const item of this.items) {
@@ -88,6 +134,7 @@ export class NewsList {
 
   private updateEmpty(): void {
     this.empty.hidden = this.items.length > 0;
+    this.empty.textContent = this.topic === null ? t("no_news") : t("no_news_topic");
   }
 
   private render(item: NewsItem): HTMLLIElement {
@@ -113,7 +160,37 @@ export class NewsList {
       el("span", { class: "news-source" }, String(item.source ?? "")),
       date ? el("time", { datetime: date.toISOString(), title: formatDateTime(date) }, formatShortDateTime(date)) : null,
       item.replay ? el("span", { class: "tag tag-replay" }, t("replay_tag")) : null,
+      isFiniteNumber(item.story_sources) && item.story_sources > 1
+        ? el(
+            "span",
+            {
+              class: "story-badge",
+              "data-testid": "story-sources",
+              "data-sources": String(item.story_sources),
+              title: tf("n_sources_title", { n: formatInt(item.story_sources) }),
+            },
+            tf("n_sources", { n: formatInt(item.story_sources) }),
+          )
+        : null,
     );
+
+    const topics = topicsOf(item);
+    const entities = (Array.isArray(item.entities) ? item.entities : [])
+      .filter((e) => e && typeof e.name === "string" && e.name.trim())
+      .slice(0, MAX_ENTITIES);
+    const chips =
+      topics.length || entities.length
+        ? el(
+            "div",
+            { class: "chips" },
+            ...topics.map((id) =>
+              el("span", { class: "chip", "data-testid": "topic-chip", "data-topic": id }, topicLabel(id)),
+            ),
+            ...entities.map((e) =>
+              el("span", { class: "chip chip-entity", "data-testid": "entity-chip", title: String(e.type ?? "") }, e.name),
+            ),
+          )
+        : null;
 
     const summary =
       typeof item.summary === "string" && item.summary.trim() ? el("p", { class: "news-summary" }, item.summary) : null;
@@ -122,7 +199,7 @@ export class NewsList {
       "li",
       { class: "news-item", "data-testid": "news-item", "data-id": item.id, "data-sentiment": sentiment },
       marker,
-      el("div", { class: "news-body" }, headline, meta, summary),
+      el("div", { class: "news-body" }, headline, meta, chips, summary),
     );
   }
 }

@@ -19,6 +19,8 @@ export interface Candle {
   low: number;
   close: number;
   volume: number;
+  /** Volume-weighted average price (null when the window had no volume; absent from older back ends). */
+  vwap?: number | null;
   trades: number;
 }
 
@@ -46,6 +48,122 @@ export interface NewsItem {
   replay: boolean;
   sentiment: number | null;
   sentiment_label: SentimentLabel | string | null;
+  /** Topic ids (see TOPICS); absent from older back ends. */
+  topics?: string[] | null;
+  entities?: Entity[] | null;
+  story_id?: string | null;
+  /** How many outlets carry the story (null: not clustered yet). */
+  story_sources?: number | null;
+}
+
+export const TOPICS = [
+  "regulation",
+  "etf_institutional",
+  "adoption_payments",
+  "security_hacks",
+  "mining_energy",
+  "macro_monetary",
+  "technology",
+  "market_price",
+  "exchanges",
+  "legal",
+] as const;
+export type Topic = (typeof TOPICS)[number];
+
+export interface Entity {
+  name: string;
+  type: "exchange" | "company" | "person" | "country" | "coin" | string;
+}
+
+export interface Story {
+  story_id: string;
+  title: string;
+  size: number;
+  source_count: number;
+  first_source: string;
+  first_published_at: string;
+  last_published_at: string;
+  replay: boolean;
+}
+
+export interface IndexComponents {
+  sentiment: number;
+  volume: number;
+  momentum: number;
+  volatility: number;
+}
+
+export interface IndexDriver {
+  id: string;
+  title: string;
+  /** Signed share of the index, in index points. */
+  contribution: number;
+}
+
+export interface IndexLatest {
+  /** Epoch seconds. */
+  t: number;
+  value: number;
+  components: IndexComponents;
+  n_news: number;
+  drivers: IndexDriver[];
+}
+
+export interface IndexPoint extends IndexComponents {
+  t: number;
+  value: number;
+  n_news: number;
+}
+
+export interface IndexResponse {
+  latest: IndexLatest | null;
+  series: IndexPoint[];
+}
+
+/** WS `kind:"index"` data (note: `series` here names the price series, not points). */
+export interface IndexUpdateData {
+  replay: boolean;
+  time: number;
+  value: number;
+  sentiment_c: number;
+  volume_c: number;
+  momentum_c: number;
+  volatility_c: number;
+  n_news: number;
+  drivers: IndexDriver[];
+  series?: unknown;
+}
+
+export interface Alert {
+  alert_id: string;
+  kind: string;
+  rule: string;
+  /** Epoch seconds of what triggered it. */
+  t: number;
+  value: number;
+  message: string;
+  replay: boolean;
+  created_at: string;
+}
+
+/** WS `kind:"alert"` data (`time` instead of `t`). */
+export interface AlertUpdateData extends Omit<Alert, "t"> {
+  time: number;
+}
+
+export interface Burst {
+  key: string;
+  /** Window start, epoch seconds. */
+  t: number;
+  count: number;
+  mean: number;
+  std: number;
+  z: number;
+}
+
+export interface BurstsResponse {
+  resolution_s: number;
+  bursts: Burst[];
 }
 
 export interface NewsResponse {
@@ -83,7 +201,13 @@ export interface CandleUpdateData extends Candle {
 
 export type Update =
   | { type: "update"; seq: number; key: string; kind: "candle"; data: CandleUpdateData }
-  | { type: "update"; seq: number; key: string; kind: "news"; data: NewsItem };
+  | { type: "update"; seq: number; key: string; kind: "news"; data: NewsItem }
+  | { type: "update"; seq: number; key: string; kind: "story"; data: Story }
+  | { type: "update"; seq: number; key: string; kind: "index"; data: IndexUpdateData }
+  | { type: "update"; seq: number; key: string; kind: "alert"; data: AlertUpdateData }
+  | { type: "update"; seq: number; key: string; kind: "burst"; data: Record<string, unknown> };
+
+export const UPDATE_KINDS: readonly Update["kind"][] = ["candle", "news", "story", "index", "alert", "burst"];
 
 export interface UpdatesResponse {
   updates: Update[];

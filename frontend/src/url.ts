@@ -1,23 +1,26 @@
-// Page state kept in the query string: ?range=24h&venue=...&lang=fr
+// Page state kept in the query string: ?range=24h&venue=...&lang=fr&topic=regulation
 import { isLang, type Lang } from "./i18n";
-import { RANGES, type RangeKey } from "./types";
+import { RANGES, TOPICS, type RangeKey, type Topic } from "./types";
 
 export interface UrlState {
   range: RangeKey | null;
   venue: string | null;
   symbol: string | null;
   lang: Lang | null;
+  topic: Topic | null;
 }
 
 export function readUrlState(search: string = window.location.search): UrlState {
   const q = new URLSearchParams(search);
   const range = q.get("range");
   const lang = q.get("lang");
+  const topic = q.get("topic");
   return {
     range: range && (RANGES as readonly string[]).includes(range) ? (range as RangeKey) : null,
     venue: q.get("venue") || null,
     symbol: q.get("symbol") || null,
     lang: isLang(lang) ? lang : null,
+    topic: topic && (TOPICS as readonly string[]).includes(topic) ? (topic as Topic) : null,
   };
 }
 

@@ -18,7 +18,7 @@
 // before it reads the hello seq, so every update after it is queued for us.
 import { fetchUpdates } from "./api";
 import { isFiniteNumber } from "./dom";
-import type { Update } from "./types";
+import { UPDATE_KINDS, type Update } from "./types";
 
 export type FeedState = "open" | "closed";
 
@@ -43,7 +43,7 @@ function isUpdate(msg: unknown): msg is Update {
   return (
     m.type === "update" &&
     isFiniteNumber(m.seq) &&
-    (m.kind === "candle" || m.kind === "news") &&
+    (UPDATE_KINDS as readonly unknown[]).includes(m.kind) &&
     typeof m.data === "object" &&
     m.data !== null
   );

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 
+from btcpulse.analytics.bursts import DEFAULT_RESOLUTIONS
 from btcpulse.store import derived_queries as q
 from btcpulse.timeutil import utcnow
 from btcpulse.web.api import Time, require_aware, store_of
@@ -25,11 +26,13 @@ def _range(lo: datetime | None, hi: datetime | None, default: timedelta) -> tupl
 def get_bursts(
     request: Request,
     replay: Replay = False,
-    resolution_s: Annotated[Literal[900, 3600], Query()] = 3600,
+    resolution_s: Annotated[int, Query(description="Window length: 900 or 3600 seconds")] = 3600,
     min_z: float = -1e9,
     from_: Annotated[Time, Query(alias="from")] = None,
     to: Time = None,
 ) -> dict[str, Any]:
+    if resolution_s not in DEFAULT_RESOLUTIONS:
+        raise HTTPException(422, f"resolution_s must be one of {list(DEFAULT_RESOLUTIONS)}")
     lo, hi = _range(from_, to, timedelta(days=2))
     with store_of(request).read() as conn:
         rows = q.bursts(conn, replay=replay, resolution_s=resolution_s, lo=lo, hi=hi, min_z=min_z)

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format typecheck bench frontend install clean doctor
+.PHONY: run test lint format typecheck bench frontend install clean doctor model
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
@@ -38,6 +38,11 @@ format: $(STAMP)
 ## Rewrite bench/RESULTS.md (replay throughput, bus → WebSocket latency)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+## Retrain the bundled sentiment model from ../shared/data (offline teacher: torch, MiniLM)
+model: $(STAMP)
+	$(BIN)/pip install --quiet -r model/requirements-train.txt
+	$(BIN)/python model/train.py
 
 ## Rebuild the dashboard into src/btcpulse/web/static (needs Node 20.19+ and npm)
 frontend:

@@ -43,18 +43,14 @@ def _width_s(candles: pl.DataFrame) -> int:
 
 
 def _series(candles: pl.DataFrame, width_s: int) -> tuple[pl.Series, pl.Series]:
-    """Sorted candle end times (epoch µs) and their closes; one candle per start."""
-    df = (
-        candles.lazy()
-        .select(
-            ((pl.col("start").cast(pl.Int64) + width_s) * 1_000_000).alias("end"),
-            pl.col("close").cast(pl.Float64),
-        )
-        .drop_nulls()
-        .sort("end", "close")
-        .unique("end", keep="last", maintain_order=True)
-        .collect()
-    )
+    """Sorted candle end times (epoch µs) and their closes; one candle per start (the highest
+    close when a start repeats, so that the input's order never matters)."""
+    df = candles.select(
+        ((pl.col("start").cast(pl.Int64) + width_s) * 1_000_000).alias("end"),
+        pl.col("close").cast(pl.Float64),
+    ).drop_nulls()
+    if df.height > 1 and not (df["end"].diff().drop_nulls() > 0).all():
+        df = df.sort("end", "close").filter((pl.col("end") != pl.col("end").shift(-1)).fill_null(True))
     return df["end"], df["close"]
 
 

@@ -12,6 +12,10 @@ serve`` subprocesses) in a temporary data directory that is removed afterwards.
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("POLARS_MAX_THREADS", "1")  # per-core figures; set before polars loads
+
 import argparse
 import json
 import sys
@@ -22,6 +26,7 @@ from pathlib import Path
 
 # ``python bench/run.py`` puts this folder first on sys.path, so the parts import as top-level
 # modules (``bench/`` is not a package).
+from analytics import bench_candles, bench_enrichment
 from common import DEFAULT_OUTPUT, ROOT, Figure, Plan
 from latency import bench_latency
 from report import command_line, machine, render
@@ -52,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="btcpulse-bench-") as tmp:
-        for part in (bench_replay, bench_trades, bench_prune, bench_latency):
+        parts = (bench_enrichment, bench_candles, bench_replay, bench_trades, bench_prune)
+        for part in (*parts, bench_latency):
             started = time.perf_counter()
             got = part(plan, Path(tmp))
             figures += got

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 import threading
@@ -113,6 +114,8 @@ def serve() -> None:
 @app.command()
 def process() -> None:
     """Run the embedded engine: consume the bus, compute analytics, store and publish."""
+    # Micro-batches are small: one polars thread is faster than a pool (measured in bench/).
+    os.environ.setdefault("POLARS_MAX_THREADS", "1")
     from btcpulse.analytics.sentiment import VaderScorer
     from btcpulse.bus.embedded import EmbeddedLog
     from btcpulse.engines.embedded import EmbeddedEngine

@@ -84,6 +84,13 @@ def test_baseline_statistics_missing_windows_and_idle_keys() -> None:
     small = bursts(vol.filter(pl.col("key") == "b"), [w], HOUR, 4, min_std=2.0)
     assert small["z"].item() == 1.5
     assert len(got) == 6
+    sparse = bursts(vol, [w, w + HOUR], HOUR, 4, dense=False)
+    assert sparse.select("key", "start").rows() == [
+        ("a", w),
+        ("a", w + HOUR),
+        ("b", w),
+        ("b", w + HOUR),
+    ]
 
 
 def test_bursts_edges() -> None:
@@ -182,6 +189,8 @@ def test_order_and_batch_split_invariance(articles: pl.DataFrame, data: st.DataO
 
     assert_frame_equal(merge_volumes(*per_batch), whole)
     assert_frame_equal(bursts(union, windows, res, baseline), expected)
+    nonzero = expected.filter((pl.col("count") > 0) | (pl.col("mean") > 0))
+    assert_frame_equal(bursts(union, windows, res, baseline, dense=False), nonzero)
     # touched windows scored one at a time give the same rows
     if not expected.is_empty():
         one_by_one = pl.concat(

@@ -55,6 +55,12 @@ def test_returns_by_hand() -> None:
     assert rows["n4"] == (None, None, None)  # candle 0 ends at 60, after t=0
     assert rows["n5"] == (None, None, None)
     assert got["id"].to_list() == news["id"].to_list()
+    # after the last candle: the base is final only while no candle can still end before t
+    late = price_impact(_news([419.0, 420.0]), candles, (60,))
+    assert late.rows() == [("n0", 88.0, None), ("n1", None, None)]
+    # a repeated start keeps its highest close, whatever the order
+    dup = pl.concat([candles, _candles([50.0], first=1), _candles([500.0], first=1)])
+    assert price_impact(news, dup.reverse(), (60,))["ret_60s"][0] == 500.0 / 100.0 - 1
 
 
 def test_no_candles_no_news_and_candle_order() -> None:

@@ -158,6 +158,8 @@ def bursts(
     resolution_s: int,
     baseline: int = DEFAULT_BASELINE,
     min_std: float = 1.0,
+    *,
+    dense: bool = True,
 ) -> pl.DataFrame:
     """Burst scores of every key of ``volumes`` in each touched window of ``windows``.
 
@@ -166,6 +168,9 @@ def bursts(
     ``(key, start)`` are added up. Windows are floored to ``resolution_s``.
 
     → ``key, start, resolution_s, count, mean, std, z``, one row per (key, window), sorted.
+    With ``dense=False`` the rows of a key with no article in the window nor in its baseline
+    (all zeros) are left out: they are what a missing row means, and there are keys x windows
+    of them (thousands of terms x every window of a backfill).
     """
     if baseline < 1:
         raise ValueError("baseline must be at least one window")
@@ -178,11 +183,6 @@ def bursts(
     if "resolution_s" in volumes.columns:
         vol = vol.filter(pl.col("resolution_s") == resolution_s)
     lo, hi = targets[0] - baseline * resolution_s, targets[-1]
-    grid = (
-        vol.select(pl.col("key").cast(pl.String).unique())
-        .join(pl.LazyFrame({"start": targets}, schema={"start": pl.Int64}), how="cross")
-        .sort("key", "start")
-    )
     counts = (
         vol.select(
             pl.col("key").cast(pl.String),
@@ -192,6 +192,8 @@ def bursts(
         .filter(pl.col("start").is_between(lo, hi))
         .group_by("key", "start")
         .agg(pl.col("count").sum())
+        .collect()
+        .lazy()
     )
     # Each count is pushed forward onto the windows whose baseline it belongs to.
     lags = pl.LazyFrame({"_lag": list(range(1, baseline + 1))}, schema={"_lag": pl.Int64})
@@ -208,13 +210,22 @@ def bursts(
             pl.col("count").sum().alias("_s1"),
             (pl.col("count") * pl.col("count")).sum().alias("_s2"),
         )
+        .collect()
+        .lazy()
     )
+    current = counts.filter(pl.col("start").is_in(targets))
+    if dense:
+        rows = vol.select(pl.col("key").cast(pl.String).unique()).join(
+            pl.LazyFrame({"start": targets}, schema={"start": pl.Int64}), how="cross"
+        )
+    else:
+        rows = pl.concat([current.select("key", "start"), sums.select("key", "start")]).unique()
     s1, s2 = pl.col("_s1"), pl.col("_s2")
     # x * (1 / b), never x / b: polars divides a column by a constant as a multiplication by
     # its reciprocal except in a one-row frame, so x / b would depend on the number of rows.
     variance = (s2 * baseline - s1 * s1).cast(pl.Float64) * (1.0 / (baseline * baseline))
     return (
-        grid.join(counts, on=["key", "start"], how="left")
+        rows.join(current, on=["key", "start"], how="left")
         .join(sums, on=["key", "start"], how="left")
         .with_columns(pl.col("count", "_s1", "_s2").fill_null(0))
         .with_columns(

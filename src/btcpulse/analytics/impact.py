@@ -12,8 +12,8 @@ known at ``t``, never one that was still being formed. For an article published 
 
 So a later call with more recent candles only fills nulls. It does not rewrite a filled value
 unless an older candle changes or arrives into a gap (then the engine recomputes, the stored
-row being a full value keyed by article id). Lookups are binary searches of the article times
-in the sorted candle end times (an as-of join without sorting the articles).
+row being a full value keyed by article id). Lookups are backward as-of joins of the articles,
+sorted by time, on the sorted candle end times.
 
 ``impact_by`` summarises the returns per group (topic, source...): the number of articles and,
 per horizon, how many returns are known and their mean and median.
@@ -50,14 +50,10 @@ def _series(candles: pl.DataFrame, width_s: int) -> tuple[pl.Series, pl.Series]:
         pl.col("close").cast(pl.Float64),
     ).drop_nulls()
     if df.height > 1 and not (df["end"].diff().drop_nulls() > 0).all():
-        df = df.sort("end", "close").filter((pl.col("end") != pl.col("end").shift(-1)).fill_null(True))
+        df = df.sort("end", "close").filter(
+            (pl.col("end") != pl.col("end").shift(-1)).fill_null(True)
+        )
     return df["end"], df["close"]
-
-
-def _price_at(ends: pl.Series, closes: pl.Series, when: pl.Series) -> pl.Series:
-    """The close of the last candle ending at or before each time of ``when`` (or null)."""
-    i = ends.search_sorted(when, side="right").cast(pl.Int64) - 1
-    return closes.gather(pl.select(pl.when(i >= 0).then(i)).to_series())
 
 
 def price_impact(
@@ -68,26 +64,39 @@ def price_impact(
     """``news`` (``id, published_at``) x 1-minute ``candles`` (``start, close[, resolution_s]``)
     of one price series → ``id, base_price, ret_<h>s...``, one row per article, in the order
     of ``news``."""
-    t = news["published_at"].dt.epoch("us").cast(pl.Int64)
     width_us = _width_s(candles) * 1_000_000
     ends, closes = _series(candles, width_us // 1_000_000)
+    prices = pl.DataFrame({"_end": ends, "_close": closes}).lazy()
     last_end = pl.lit(ends.max(), dtype=pl.Int64)
-    cols = {"id": news["id"].cast(pl.String), "_t": t, "_base": _price_at(ends, closes, t)}
-    for h in horizons_s:
-        cols[f"_after{h}"] = _price_at(ends, closes, t + h * 1_000_000)
+    df = (
+        news.lazy()
+        .select(pl.col("id").cast(pl.String), pl.col("published_at").dt.epoch("us").alias("_t"))
+        .with_row_index("_i")
+        .sort("_t")
+    )
+    # One as-of lookup per moment (t, then t + h): the articles stay sorted by each of them.
+    for name, offset in [("_base", 0)] + [(f"_after{h}", h * 1_000_000) for h in horizons_s]:
+        df = df.with_columns((pl.col("_t") + offset).alias("_q").set_sorted()).join_asof(
+            prices.rename({"_close": name}), left_on="_q", right_on="_end", strategy="backward"
+        )
+        df = df.drop("_q", "_end")
     # The candle ending in (t - width, t] is in (or there is none): the base is final.
     base = pl.when((pl.col("_t") < last_end + width_us) & (pl.col("_base") > 0.0)).then(
         pl.col("_base")
     )
-    return pl.DataFrame(cols).select(
-        "id",
-        base.alias("base_price"),
-        *(
-            pl.when(pl.col("_t") + h * 1_000_000 <= last_end)
-            .then(pl.col(f"_after{h}") / base - 1.0)
-            .alias(ret_column(h))
-            for h in horizons_s
-        ),
+    return (
+        df.sort("_i")
+        .select(
+            "id",
+            base.alias("base_price"),
+            *(
+                pl.when(pl.col("_t") + h * 1_000_000 <= last_end)
+                .then(pl.col(f"_after{h}") / base - 1.0)
+                .alias(ret_column(h))
+                for h in horizons_s
+            ),
+        )
+        .collect()
     )
 
 

@@ -104,10 +104,15 @@ def _minute_candles(conn: Connection, venue: str, lo: int, hi: int) -> pl.DataFr
     ).with_columns(pl.lit(60, dtype=pl.Int32).alias("resolution_s"))
 
 
-def _bursts(conn: Connection, replay: bool, times: list[int]) -> pl.DataFrame:
+def _bursts(conn: Connection, replay: bool, times: list[int], now_s: int) -> pl.DataFrame:
+    """Rescore the windows of the new articles and the windows whose baseline they are in."""
     out = []
     for res in DEFAULT_RESOLUTIONS:
-        windows = sorted({ts - ts % res for ts in times})
+        own = {ts - ts % res for ts in times}
+        windows = sorted(
+            {w + k * res for w in own for k in range(BASELINE_WINDOWS + 1) if w + k * res <= now_s}
+            | own
+        )
         lo, hi = windows[0] - BASELINE_WINDOWS * res, windows[-1] + res
         vol = topic_volumes(_news(conn, replay, lo, hi), res)
         rows = bursts(vol, windows, res, baseline=BASELINE_WINDOWS)
@@ -122,7 +127,11 @@ def derive(
     """Rewrite every derived row the batch may have changed in one world."""
     updates: list[AnalyticsUpdate] = []
     series = price_series(conn, replay)
-    burst_rows = _bursts(conn, replay, touched.news_times) if touched.news_times else pl.DataFrame()
+    burst_rows = (
+        _bursts(conn, replay, touched.news_times, int(now.timestamp()))
+        if touched.news_times
+        else pl.DataFrame()
+    )
     for r in burst_rows.iter_rows(named=True) if burst_rows.height else []:
         key = f"burst:{int(replay)}:{r['key']}:{r['resolution_s']}:{r['start']}"
         updates.append(AnalyticsUpdate(key=key, kind="burst", data=r, time=now))

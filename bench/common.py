@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from btcpulse.analytics.sentiment import VaderScorer
+from btcpulse.analytics.sentiment import make_scorer
 from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.config import Settings
 from btcpulse.engines.embedded import EmbeddedEngine
@@ -99,7 +99,9 @@ def fresh_store(s: Settings) -> Store:
 
 def make_engine(s: Settings, store: Store, bus: EmbeddedLog) -> EmbeddedEngine:
     """The engine exactly as ``btcpulse process`` builds it."""
-    return EmbeddedEngine(s, store, bus.consumer(s.engine_group), bus.producer(), VaderScorer())
+    return EmbeddedEngine(
+        s, store, bus.consumer(s.engine_group), bus.producer(), make_scorer(s.sentiment_model)
+    )
 
 
 def drain(engine: EmbeddedEngine) -> float:

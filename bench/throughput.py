@@ -107,7 +107,8 @@ def bench_replay(plan: Plan, tmp: Path) -> list[Figure]:
             "replay: engine rate",
             engine,
             "events/s",
-            "`EmbeddedEngine` (as `btcpulse process` builds it, VaderScorer): `run_once()` until "
+            "`EmbeddedEngine` (as `btcpulse process` builds it, default sentiment model): "
+            "`run_once()` until "
             f"consumer lag = 0; {runs[0].batches} batch, {runs[0].updates:,} updates published; "
             + engine_how,
         ),

@@ -10,7 +10,7 @@ import pytest
 from conftest import REPLAY, wait_for
 from fastapi.testclient import TestClient
 
-from btcpulse.analytics.sentiment import VaderScorer
+from btcpulse.analytics.sentiment import make_scorer
 from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.collectors.replay.bundle import load_bundle
 from btcpulse.collectors.replay.player import ReplayPlayer
@@ -23,7 +23,11 @@ from btcpulse.web.app import create_app
 
 def _process(settings: Settings, store: Store, bus: EmbeddedLog) -> None:
     e = EmbeddedEngine(
-        settings, store, bus.consumer(settings.engine_group), bus.producer(), VaderScorer()
+        settings,
+        store,
+        bus.consumer(settings.engine_group),
+        bus.producer(),
+        make_scorer(settings.sentiment_model),
     )
     e.start()
     while e.run_once():

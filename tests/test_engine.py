@@ -9,7 +9,7 @@ from typing import Any
 from conftest import REPLAY
 from sqlalchemy import delete, select
 
-from btcpulse.analytics.sentiment import VaderScorer
+from btcpulse.analytics.sentiment import make_scorer
 from btcpulse.bus.base import TopicPartition
 from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.collectors.replay.bundle import load_bundle
@@ -24,7 +24,11 @@ T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 
 def _engine(settings: Settings, store: Store, bus: EmbeddedLog) -> EmbeddedEngine:
     e = EmbeddedEngine(
-        settings, store, bus.consumer(settings.engine_group), bus.producer(), VaderScorer()
+        settings,
+        store,
+        bus.consumer(settings.engine_group),
+        bus.producer(),
+        make_scorer(settings.sentiment_model),
     )
     e.start()
     return e

@@ -9,7 +9,7 @@ from conftest import FIXTURES
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from btcpulse.analytics.sentiment import VaderScorer
+from btcpulse.analytics.sentiment import make_scorer
 from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.collectors.news.feeds import parse_feed
 from btcpulse.config import Settings
@@ -35,7 +35,11 @@ def _run(settings: Settings, store: Store, bus: EmbeddedLog, items: list) -> Non
         p.produce(settings.topic_news, encode(i))
     p.flush()
     e = EmbeddedEngine(
-        settings, store, bus.consumer(settings.engine_group), bus.producer(), VaderScorer()
+        settings,
+        store,
+        bus.consumer(settings.engine_group),
+        bus.producer(),
+        make_scorer(settings.sentiment_model),
     )
     e.start()
     while e.run_once():

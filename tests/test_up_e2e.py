@@ -15,7 +15,7 @@ from conftest import REPLAY, wait_for
 from harness import Running
 from sqlalchemy import func, select
 
-from btcpulse.analytics.sentiment import VaderScorer
+from btcpulse.analytics.sentiment import make_scorer
 from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.collectors.replay.bundle import load_bundle
 from btcpulse.config import Settings
@@ -93,7 +93,11 @@ def test_kill_everything_restart_nothing_lost_nothing_duplicated(
     # bus still has it), then compare the store with the bus and with the replay cursor.
     bus = EmbeddedLog(settings.resolved_bus_path)
     engine = EmbeddedEngine(
-        settings, store, bus.consumer(settings.engine_group), bus.producer(), VaderScorer()
+        settings,
+        store,
+        bus.consumer(settings.engine_group),
+        bus.producer(),
+        make_scorer(settings.sentiment_model),
     )
     engine.start()
     while engine.run_once():

@@ -116,7 +116,7 @@ def process() -> None:
     """Run the embedded engine: consume the bus, compute analytics, store and publish."""
     # Micro-batches are small: one polars thread is faster than a pool (measured in bench/).
     os.environ.setdefault("POLARS_MAX_THREADS", "1")
-    from btcpulse.analytics.sentiment import VaderScorer
+    from btcpulse.analytics.sentiment import make_scorer
     from btcpulse.bus.embedded import EmbeddedLog
     from btcpulse.engines.embedded import EmbeddedEngine
 
@@ -124,7 +124,7 @@ def process() -> None:
     stop = _stop_on_signals()
     bus = EmbeddedLog(s.resolved_bus_path)
     engine = EmbeddedEngine(
-        s, _store(s), bus.consumer(s.engine_group), bus.producer(), VaderScorer()
+        s, _store(s), bus.consumer(s.engine_group), bus.producer(), make_scorer(s.sentiment_model)
     )
     engine.run(stop)
 

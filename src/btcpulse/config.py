@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     engine_max_batch: int = 5000
     engine_poll_timeout_s: float = 0.25
     updates_keep_s: int = 24 * 3600
+    sentiment_model: Literal["default", "vader"] = Field(
+        default="default", description="Headline sentiment: the bundled crypto model or VADER."
+    )
 
     # collectors
     news_feeds: list[str] = Field(default_factory=lambda: list(DEFAULT_FEEDS))

@@ -14,7 +14,6 @@ import polars as pl
 
 NEUTRAL_BAND = 0.05
 BASELINE_VERSION = "vader-3.3.2"
-"""The model version whose scores the API serves."""
 
 
 class SentimentScorer(Protocol):
@@ -57,3 +56,25 @@ def score_news(news: pl.DataFrame, scorer: SentimentScorer) -> pl.DataFrame:
             "model_version": pl.Series([scorer.version] * news.height, dtype=pl.String),
         }
     )
+
+
+MODELS = ("default", "vader")
+"""Scorers the engine can run: the bundled crypto model (``default``) or the VADER baseline."""
+
+
+def model_version(name: str) -> str:
+    """The version string a scorer writes, without loading it (the web app needs only this)."""
+    if name == "vader":
+        return BASELINE_VERSION
+    from btcpulse.analytics.sentiment_model import MODEL_VERSION
+
+    return MODEL_VERSION
+
+
+def make_scorer(name: str) -> SentimentScorer:
+    """Build the named scorer (loads its lexicon or weights: the only I/O it does)."""
+    if name == "vader":
+        return VaderScorer()
+    from btcpulse.analytics.sentiment_model import LinearSentimentModel
+
+    return LinearSentimentModel()

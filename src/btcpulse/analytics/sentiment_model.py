@@ -56,7 +56,7 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _CRYPTO = frozenset(
     """bitcoin bitcoins btc crypto cryptocurrency cryptocurrencies ethereum eth ether blockchain
     nft nfts defi token tokens stablecoin stablecoins altcoin altcoins coinbase binance tether
-    usdt usdc dogecoin doge solana sol xrp ripple cardano ada polygon matic litecoin web3 dao
+    usdt usdc dogecoin doge solana sol xrp ripple cardano ada polygon matic litecoin dao
     dex mining miners miner satoshi lightning metaverse ftx kraken bitfinex coin coins""".split()
 )
 

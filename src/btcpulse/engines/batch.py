@@ -232,7 +232,7 @@ def apply_batch(
     price_updates, candles = _prices(conn, trades, bars, now)
     outcome.updates.extend(price_updates)
     for replay, touched in _touched(news, candles).items():
-        outcome.updates.extend(derive(conn, replay, touched, now))
+        outcome.updates.extend(derive(conn, replay, touched, now, scorer.version))
     put_errors(conn, letters)
     return outcome
 

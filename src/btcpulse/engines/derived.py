@@ -61,14 +61,14 @@ def price_series(conn: Connection, replay: bool) -> str | None:
     return max(venues, key=lambda v: (venues[v], v))
 
 
-def _news(conn: Connection, replay: bool, lo: int, hi: int) -> pl.DataFrame:
+def _news(conn: Connection, replay: bool, lo: int, hi: int, version: str) -> pl.DataFrame:
     n, e, g = t.news.c, t.enrichments.c, t.news_tags.c
     rows = conn.execute(
         select(n.id, n.title, n.source, n.published_at, e.sentiment, g.topics)
         .select_from(
-            t.news.outerjoin(t.enrichments, e.news_id == n.id).outerjoin(
-                t.news_tags, g.news_id == n.id
-            )
+            t.news.outerjoin(
+                t.enrichments, and_(e.news_id == n.id, e.model_version == version)
+            ).outerjoin(t.news_tags, g.news_id == n.id)
         )
         .where(
             and_(
@@ -104,7 +104,9 @@ def _minute_candles(conn: Connection, venue: str, lo: int, hi: int) -> pl.DataFr
     ).with_columns(pl.lit(60, dtype=pl.Int32).alias("resolution_s"))
 
 
-def _bursts(conn: Connection, replay: bool, times: list[int], now_s: int) -> pl.DataFrame:
+def _bursts(
+    conn: Connection, replay: bool, times: list[int], now_s: int, version: str
+) -> pl.DataFrame:
     """Rescore the windows of the new articles and the windows whose baseline they are in."""
     out = []
     for res in DEFAULT_RESOLUTIONS:
@@ -114,7 +116,7 @@ def _bursts(conn: Connection, replay: bool, times: list[int], now_s: int) -> pl.
             | own
         )
         lo, hi = windows[0] - BASELINE_WINDOWS * res, windows[-1] + res
-        vol = topic_volumes(_news(conn, replay, lo, hi), res)
+        vol = topic_volumes(_news(conn, replay, lo, hi, version), res)
         rows = bursts(vol, windows, res, baseline=BASELINE_WINDOWS)
         upsert(conn, t.bursts, rows.with_columns(pl.lit(replay).alias("replay")).to_dicts())
         out.append(rows)
@@ -122,13 +124,13 @@ def _bursts(conn: Connection, replay: bool, times: list[int], now_s: int) -> pl.
 
 
 def derive(
-    conn: Connection, replay: bool, touched: Touched, now: datetime
+    conn: Connection, replay: bool, touched: Touched, now: datetime, version: str
 ) -> list[AnalyticsUpdate]:
     """Rewrite every derived row the batch may have changed in one world."""
     updates: list[AnalyticsUpdate] = []
     series = price_series(conn, replay)
     burst_rows = (
-        _bursts(conn, replay, touched.news_times, int(now.timestamp()))
+        _bursts(conn, replay, touched.news_times, int(now.timestamp()), version)
         if touched.news_times
         else pl.DataFrame()
     )
@@ -142,7 +144,7 @@ def derive(
     times = sorted({s + 60 for s in minutes} | {ts - ts % 60 + 60 for ts in touched.news_times})
     if not times:
         return updates
-    news = _news(conn, replay, times[0] - 25 * INDEX_WINDOW_S, times[-1] + 1)
+    news = _news(conn, replay, times[0] - 25 * INDEX_WINDOW_S, times[-1] + 1, version)
     candles = _minute_candles(conn, series, times[0] - 86400 - INDEX_WINDOW_S, times[-1] + 1)
     updates += _impacts(conn, replay, series, news, candles, times, now)
     index, drivers = sentiment_index(news, candles, times, window_s=INDEX_WINDOW_S)

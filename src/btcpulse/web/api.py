@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from btcpulse.analytics.candles import vwap
-from btcpulse.analytics.sentiment import BASELINE_VERSION
+from btcpulse.analytics.sentiment import model_version
 from btcpulse.store import queries
 from btcpulse.store.db import Store
 from btcpulse.timeutil import utcnow
@@ -94,7 +94,7 @@ def get_news(
         seq = queries.last_seq(conn)
         items = queries.news(
             conn,
-            model_version=BASELINE_VERSION,
+            model_version=model_version(request.app.state.settings.sentiment_model),
             limit=limit,
             lo=require_aware("from", from_),
             hi=require_aware("to", to),

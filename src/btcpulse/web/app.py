@@ -49,6 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(settings.resolved_store_url)
         app.state.store = store
+        app.state.settings = settings
         hub = Hub()
         app.state.hub = hub
         app.state.metrics = WebMetrics(store, hub)

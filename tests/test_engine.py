@@ -3,10 +3,15 @@ late events, dead letters, and updates published for the web app."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from conftest import REPLAY
+from hypothesis import given
+from hypothesis import settings as settings_hyp
+from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
 from btcpulse.analytics.sentiment import make_scorer
@@ -244,3 +249,42 @@ def test_composite_candles_weight_live_venues_by_volume(
     one = comp[60]
     assert one.start == t0 - t0 % 60 and one.volume == 4.0
     assert abs(one.close - (100.0 * 1 + 101.0 * 3) / 4) < 1e-9
+
+
+@settings_hyp(max_examples=4, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    batch=st.integers(1, 60),
+)
+def test_micro_batches_in_any_arrival_order_equal_one_batch(
+    tmp_path_factory: pytest.TempPathFactory, seed: int, batch: int
+) -> None:
+    """Candles are the same whatever the arrival order and however the stream is cut."""
+    rng = random.Random(seed)
+    trades = [
+        _trade(i, T0 + timedelta(seconds=rng.uniform(0, 900)), round(rng.uniform(99, 101), 2))
+        for i in range(120)
+    ]
+    shuffled = trades[:]
+    rng.shuffle(shuffled)
+    results = []
+    for events, max_batch in ((trades, 10_000), (shuffled, batch)):
+        base = tmp_path_factory.mktemp("order")
+        s = Settings(data_dir=base, engine_max_batch=max_batch, _env_file=None)  # type: ignore[call-arg]
+        store = Store(s.resolved_store_url)
+        store.migrate()
+        bus = EmbeddedLog(s.resolved_bus_path)
+        _produce(s, bus, events)
+        _drain(_engine(s, store, bus))
+        with store.read() as conn:
+            results.append(
+                sorted(tuple(r) for r in conn.execute(select(t.candles).order_by("start")))
+            )
+        store.dispose()
+    one, micro = results
+    assert len(one) == len(micro) > 0
+    for a, b in zip(one, micro, strict=True):
+        assert a[:4] == b[:4] and a[4:8] == b[4:8] and a[10:] == b[10:]  # keys, OHLC, counts
+        assert all(
+            abs(x - y) <= 1e-9 * max(1.0, abs(x)) for x, y in zip(a[8:10], b[8:10], strict=True)
+        )

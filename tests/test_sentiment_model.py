@@ -140,8 +140,9 @@ def test_score_cli() -> None:
 
 SENTIMENT = SHARED / "sentiment"
 
-# Hold-out figures reached by the committed model (model/REPORT.md), less a small tolerance.
-HOLDOUT_FLOORS = {"fpb_allagree": 0.0, "cryptolin": 0.0}
+# Hold-out macro-F1 of the committed model (model/REPORT.md: 0.888 / 0.541), less 0.02.
+# The targets of issue 6 are 0.90 / 0.75: not reached yet.
+HOLDOUT_FLOORS = {"fpb_allagree": 0.87, "cryptolin": 0.52}
 
 
 @pytest.mark.skipif(

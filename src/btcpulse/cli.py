@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from btcpulse.cli_sentiment import sentiment_app
 from btcpulse.config import Settings
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 collect_app = typer.Typer(help="Run a live collector (producer).", no_args_is_help=True)
 app.add_typer(collect_app, name="collect")
+app.add_typer(sentiment_app, name="sentiment", help="Score headlines; evaluate on a labelled CSV.")
 
 
 def _settings() -> Settings:

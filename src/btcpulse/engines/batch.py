@@ -23,7 +23,7 @@ from btcpulse.store.upsert import upsert
 from btcpulse.store.writes import put_errors
 from btcpulse.timeutil import to_epoch_us, utcnow
 
-from .derived import Touched, derive
+from .derived import Touched
 from .text import cluster_stories, tag_news
 from .windows import recompute
 
@@ -37,6 +37,8 @@ class BatchOutcome:
     updates: list[AnalyticsUpdate] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    touched: dict[bool, Touched] = field(default_factory=dict)
+    """Per world, what the derived analytics must revisit (the engine runs them)."""
 
 
 def news_payload(
@@ -231,8 +233,7 @@ def apply_batch(
     outcome.updates.extend(_news(conn, news, scorer))
     price_updates, candles = _prices(conn, trades, bars, now)
     outcome.updates.extend(price_updates)
-    for replay, touched in _touched(news, candles).items():
-        outcome.updates.extend(derive(conn, replay, touched, now, scorer.version))
+    outcome.touched = _touched(news, candles)
     put_errors(conn, letters)
     return outcome
 

@@ -43,6 +43,11 @@ class Touched:
     news_times: list[int] = field(default_factory=list)  # epoch s of new articles
     candle_starts: dict[str, list[int]] = field(default_factory=dict)  # venue → 1 m starts
 
+    def merge(self, other: Touched) -> None:
+        self.news_times += other.news_times
+        for venue, starts in other.candle_starts.items():
+            self.candle_starts[venue] = sorted(set(self.candle_starts.get(venue, [])) | set(starts))
+
 
 def price_series(conn: Connection, replay: bool) -> str | None:
     """The price series a world's impact and index use: the composite if there is one, else

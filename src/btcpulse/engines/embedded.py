@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
+from sqlalchemy import Connection
 
 from btcpulse.analytics.sentiment import SentimentScorer
 from btcpulse.bus.base import Consumer, Producer, TopicPartition
 from btcpulse.config import Settings
 from btcpulse.engines.batch import BatchOutcome, apply_batch
-from btcpulse.events import encode
+from btcpulse.engines.derived import Touched, derive
+from btcpulse.events import AnalyticsUpdate, encode
 from btcpulse.store.db import Store
 from btcpulse.store.writes import (
     get_offsets,
@@ -34,6 +36,7 @@ from btcpulse.timeutil import utcnow
 log = structlog.get_logger("engine")
 
 PRUNE_EVERY_S = 60.0
+DERIVE_EVERY_S = 1.0
 
 
 @dataclass
@@ -62,6 +65,8 @@ class EmbeddedEngine:
         self._last_health = 0.0
         self._unreported = 0
         self._last_prune = 0.0
+        self._pending: dict[bool, Touched] = {}
+        self._last_derive: dict[bool, float] = {}
 
     def start(self) -> None:
         self.consumer.subscribe(self.topics)
@@ -78,6 +83,11 @@ class EmbeddedEngine:
         """Process one batch (if any arrives within the poll timeout); return its size."""
         msgs = self.consumer.poll(self.s.engine_poll_timeout_s, self.s.engine_max_batch)
         if not msgs:
+            if self._pending:
+                with self.store.begin() as conn:
+                    stored = put_updates(conn, self._derive(conn, busy=False))
+                self._publish(stored)
+                self.producer.flush()
             self._heartbeat()
             return 0
         t0 = time.perf_counter()
@@ -86,10 +96,12 @@ class EmbeddedEngine:
             offsets[m.tp] = max(offsets.get(m.tp, 0), m.offset + 1)
         with self.store.begin() as conn:
             outcome: BatchOutcome = apply_batch(conn, msgs, self.scorer, self.s.topic_deadletters)
+            for replay, touched in outcome.touched.items():
+                self._pending.setdefault(replay, Touched()).merge(touched)
+            outcome.updates += self._derive(conn, busy=True)
             stored = put_updates(conn, outcome.updates)
             put_offsets(conn, self.s.engine_group, offsets)
-        for u in stored:
-            self.producer.produce(self.s.topic_updates, encode(u), key=u.key.encode())
+        self._publish(stored)
         for dl in outcome.dead_letters:
             self.producer.produce(self.s.topic_deadletters, encode(dl), key=dl.error_id.encode())
         self.producer.flush()
@@ -99,6 +111,26 @@ class EmbeddedEngine:
         self.stats.last_batch_s = time.perf_counter() - t0
         self._heartbeat(items=len(msgs))
         return len(msgs)
+
+    def _derive(self, conn: Connection, *, busy: bool) -> list[AnalyticsUpdate]:
+        """Run the derived analytics on what the batches touched: when idle, or while busy at
+        most once per ``DERIVE_EVERY_S`` per world (new articles always go through at once).
+        Their rows are written in the same transaction as the batch that triggers them."""
+        now = time.monotonic()
+        out: list[AnalyticsUpdate] = []
+        for replay in list(self._pending):
+            touched = self._pending[replay]
+            due = now - self._last_derive.get(replay, 0.0) >= DERIVE_EVERY_S
+            if busy and not due and not touched.news_times:
+                continue
+            out += derive(conn, replay, touched, utcnow(), self.scorer.version)
+            del self._pending[replay]
+            self._last_derive[replay] = now
+        return out
+
+    def _publish(self, stored: list[AnalyticsUpdate]) -> None:
+        for u in stored:
+            self.producer.produce(self.s.topic_updates, encode(u), key=u.key.encode())
 
     def _heartbeat(self, items: int = 0) -> None:
         """Record health and lag: at most once a second while busy, every 5 s when idle."""

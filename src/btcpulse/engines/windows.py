@@ -163,7 +163,10 @@ def _composites(conn: Connection, changed: pl.DataFrame) -> pl.DataFrame:
             )
         ).all()
         venues = pl.DataFrame([tuple(r) for r in rows], schema=CANDLE_SCHEMA, orient="row")
-        parts.append(composite(venues).select(list(CANDLE_SCHEMA)))
+        if venues["venue"].n_unique() == 1:  # one live venue: the composite is its copy
+            parts.append(venues.with_columns(pl.lit(COMPOSITE).alias("venue")))
+        else:
+            parts.append(composite(venues).select(list(CANDLE_SCHEMA)))
     result = pl.concat(parts, how="vertical_relaxed").cast(CANDLE_SCHEMA)  # type: ignore[arg-type]
     put_candles(conn, result)
     return result

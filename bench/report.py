@@ -81,12 +81,12 @@ def notes(figs: dict[str, Figure], plan: Plan) -> str:
         f"{v('latency part: publish → WebSocket p50')}; end to end "
         f"{v('latency: bus → WebSocket p50')}.",
         "**The engine's fixed cost per batch dominates**, not a poll timeout. A batch holding one "
-        "trade still recomputes six candle levels (1s, 5s, 1m, 15m, 1h, 1d) in "
-        "`engines/windows.recompute`; each level is a SQLAlchemy SELECT of its inputs, a SELECT "
-        "of venue bars (even for a trades-only venue), a polars group-by on a handful of rows and "
-        "an upsert. Profiled separately, that is ≈ 4-5 ms per level (polars' per-call overhead on "
-        "tiny frames is ≈ 1-2 ms per `rollup`), so ≈ 25-30 ms per batch whatever its size; it "
-        "also caps the engine at ≈ 35 batches/s (it keeps up by batching more).",
+        "trade still recomputes eight candle levels (1s, 5s, 1m, 5m, 15m, 1h, 4h, 1d) and their "
+        "composite in `engines/windows.recompute`; each level is a SQLAlchemy SELECT of its "
+        "inputs, a polars group-by on a handful of rows and an upsert (polars' per-call overhead "
+        "on tiny frames is ≈ 1-2 ms per `rollup`), ≈ 40-50 ms per batch whatever its size. The "
+        "derived analytics (bursts, impact, index, alerts) run at most once a second while busy "
+        "and make the p99 tail.",
         "**The two poll hops add ≈ 5-15 ms each.** The engine and the web broadcaster both pull "
         "from the SQLite log and sleep 2 → 4 → 8 → 16 → 20 ms between empty fetches, so each hop "
         "waits up to 20 ms. `engine_poll_timeout_s` (0.25 s) and the broadcaster's 0.5 s timeout "

@@ -188,7 +188,8 @@ def latency_figures(plan: Plan, run: LatencyRun) -> list[Figure]:
             "latency: WebSocket updates received",
             run.updates_seen,
             "messages",
-            "all kinds/resolutions during the latency run (8 candle levels per batch, plus the composite)",
+            "all kinds/resolutions during the latency run "
+            "(8 candle levels per batch, plus the composite)",
         )
     )
     if pickup_ms:

@@ -11,8 +11,10 @@ from typing import TypeVar
 
 import pytest
 
+from btcpulse.analytics.sentiment import make_scorer
 from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.config import Settings
+from btcpulse.engines.embedded import EmbeddedEngine
 from btcpulse.store.db import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +44,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def drain_engine(settings: Settings, store: Store, bus: EmbeddedLog) -> EmbeddedEngine:
+    """Run a real embedded engine (as ``btcpulse process`` builds it) until the bus is drained."""
+    engine = EmbeddedEngine(
+        settings,
+        store,
+        bus.consumer(settings.engine_group),
+        bus.producer(),
+        make_scorer(settings.sentiment_model),
+    )
+    engine.start()
+    while engine.run_once():
+        pass
+    return engine
 
 
 @pytest.fixture

@@ -7,31 +7,20 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import REPLAY, wait_for
+from conftest import REPLAY, drain_engine, wait_for
 from fastapi.testclient import TestClient
 
-from btcpulse.analytics.sentiment import make_scorer
 from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.collectors.replay.bundle import load_bundle
 from btcpulse.collectors.replay.player import ReplayPlayer
 from btcpulse.config import Settings
-from btcpulse.engines.embedded import EmbeddedEngine
 from btcpulse.events import NewsItem, encode
 from btcpulse.store.db import Store
 from btcpulse.web.app import create_app
 
 
 def _process(settings: Settings, store: Store, bus: EmbeddedLog) -> None:
-    e = EmbeddedEngine(
-        settings,
-        store,
-        bus.consumer(settings.engine_group),
-        bus.producer(),
-        make_scorer(settings.sentiment_model),
-    )
-    e.start()
-    while e.run_once():
-        pass
+    drain_engine(settings, store, bus)
 
 
 @pytest.fixture

@@ -6,32 +6,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import REPLAY
+from conftest import REPLAY, drain_engine
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 
-from btcpulse.analytics.sentiment import make_scorer
 from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.collectors.replay.bundle import load_bundle
 from btcpulse.collectors.replay.player import ReplayPlayer
 from btcpulse.config import Settings
-from btcpulse.engines.embedded import EmbeddedEngine
 from btcpulse.store import schema as t
 from btcpulse.store.db import Store
 from btcpulse.web.app import create_app
 
 
 def _process(settings: Settings, store: Store, bus: EmbeddedLog) -> None:
-    e = EmbeddedEngine(
-        settings,
-        store,
-        bus.consumer(settings.engine_group),
-        bus.producer(),
-        make_scorer(settings.sentiment_model),
-    )
-    e.start()
-    while e.run_once():
-        pass
+    drain_engine(settings, store, bus)
 
 
 def _dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:

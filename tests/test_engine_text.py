@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 
-from conftest import FIXTURES
+from conftest import FIXTURES, drain_engine
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from btcpulse.analytics.sentiment import make_scorer
 from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.collectors.news.feeds import parse_feed
 from btcpulse.config import Settings
-from btcpulse.engines.embedded import EmbeddedEngine
 from btcpulse.events import article_id, encode
 from btcpulse.store import schema as t
 from btcpulse.store.db import Store
@@ -34,16 +32,7 @@ def _run(settings: Settings, store: Store, bus: EmbeddedLog, items: list) -> Non
     for i in items:
         p.produce(settings.topic_news, encode(i))
     p.flush()
-    e = EmbeddedEngine(
-        settings,
-        store,
-        bus.consumer(settings.engine_group),
-        bus.producer(),
-        make_scorer(settings.sentiment_model),
-    )
-    e.start()
-    while e.run_once():
-        pass
+    drain_engine(settings, store, bus)
 
 
 def test_same_story_from_two_outlets_in_two_batches(

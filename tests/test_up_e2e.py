@@ -11,15 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPLAY, wait_for
+from conftest import REPLAY, drain_engine, wait_for
 from harness import Running
 from sqlalchemy import func, select
 
-from btcpulse.analytics.sentiment import make_scorer
 from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.collectors.replay.bundle import load_bundle
 from btcpulse.config import Settings
-from btcpulse.engines.embedded import EmbeddedEngine
 from btcpulse.events import Bar, NewsItem, parse_event
 from btcpulse.store import schema as t
 from btcpulse.store.db import Store
@@ -92,16 +90,7 @@ def test_kill_everything_restart_nothing_lost_nothing_duplicated(
     # Drain whatever the engine had not consumed when it was stopped (nothing is lost: the
     # bus still has it), then compare the store with the bus and with the replay cursor.
     bus = EmbeddedLog(settings.resolved_bus_path)
-    engine = EmbeddedEngine(
-        settings,
-        store,
-        bus.consumer(settings.engine_group),
-        bus.producer(),
-        make_scorer(settings.sentiment_model),
-    )
-    engine.start()
-    while engine.run_once():
-        pass
+    drain_engine(settings, store, bus)
 
     consumer = bus.consumer("verify")
     consumer.subscribe([settings.topic_news, settings.topic_prices])

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import polars as pl
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from btcpulse.analytics.bursts import DEFAULT_RESOLUTIONS
+from btcpulse.analytics.market import returns_and_volatility
 from btcpulse.store import derived_queries as q
+from btcpulse.store import queries as candle_queries
 from btcpulse.timeutil import utcnow
 from btcpulse.web.api import Time, require_aware, store_of
 
@@ -72,3 +75,40 @@ def get_alerts(
 ) -> dict[str, Any]:
     with store_of(request).read() as conn:
         return {"alerts": q.alerts(conn, replay=replay, limit=limit)}
+
+
+@router.get(
+    "/volatility",
+    summary="Log returns and realised volatility of a venue's candles (composite: venue=composite)",
+)
+def get_volatility(
+    request: Request,
+    venue: str,
+    symbol: str = "BTC-USD",
+    window: Annotated[int, Query(ge=2, le=1440, description="Candles per volatility window")] = 60,
+    from_: Annotated[Time, Query(alias="from")] = None,
+    to: Time = None,
+) -> dict[str, Any]:
+    lo, hi = _range(from_, to, timedelta(days=1))
+    with store_of(request).read() as conn:
+        # read `window` extra candles before the range so its first points have a full window
+        res, df = candle_queries.candles(conn, venue, symbol, lo, hi)
+        if not df.is_empty():
+            _, df = candle_queries.candles(conn, venue, symbol, lo - window * res, hi)
+    out = returns_and_volatility(df.filter(pl.col("resolution_s") == res), window=window)
+    out = out.filter(pl.col("start") >= lo)
+    return {
+        "venue": venue,
+        "symbol": symbol,
+        "resolution_s": res,
+        "window": window,
+        "points": [
+            {
+                "t": r["start"],
+                "ret": r["ret"],
+                "realised_vol": r["realised_vol"],
+                "realised_vol_annualised": r["realised_vol_annualised"],
+            }
+            for r in out.iter_rows(named=True)
+        ],
+    }

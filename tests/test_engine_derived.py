@@ -78,3 +78,48 @@ def test_index_bursts_impact_alerts_from_the_replay(
         conn.execute(delete(t.engine_offsets))
     _process(settings, store, bus)
     assert _dump(store) == first
+
+
+def test_a_bursting_title_term_is_stored(
+    settings: Settings, store: Store, bus: EmbeddedLog
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from btcpulse.events import NewsItem, encode
+
+    now = datetime.now(UTC).replace(minute=30, second=0, microsecond=0) - timedelta(hours=1)
+    p = bus.producer()
+    items = [  # a quiet day, then five headlines about the same name within one hour
+        NewsItem(
+            id=f"q{h}",
+            source="test",
+            url=f"https://example.test/q{h}",
+            title=f"Markets update number {h}",
+            published_at=now - timedelta(hours=h),
+            fetched_at=now,
+        )
+        for h in range(1, 25)
+    ] + [
+        NewsItem(
+            id=f"s{i}",
+            source="test",
+            url=f"https://example.test/s{i}",
+            title=f"Silvergate shares slide as lender reviews options {i}",
+            published_at=now + timedelta(minutes=5 * i),
+            fetched_at=now,
+        )
+        for i in range(5)
+    ]
+    for item in items:
+        p.produce(settings.topic_news, encode(item))
+    p.flush()
+    drain_engine(settings, store, bus)
+    with store.read() as conn:
+        rows = conn.execute(
+            select(t.bursts).where(
+                t.bursts.c.key == "term:silvergate", t.bursts.c.resolution_s == 3600
+            )
+        ).all()
+        quiet = conn.execute(select(t.bursts).where(t.bursts.c.key == "term:markets")).all()
+    assert rows and max(r.z for r in rows) >= 3.0 and max(r.count for r in rows) == 5
+    assert not quiet  # a term that never bursts is not kept

@@ -17,7 +17,13 @@ import polars as pl
 from sqlalchemy import Connection, and_, func, select
 
 from btcpulse.analytics.alerts import Burst, IndexCross, PriceMove, evaluate
-from btcpulse.analytics.bursts import DEFAULT_RESOLUTIONS, bursts, topic_volumes
+from btcpulse.analytics.bursts import (
+    DEFAULT_RESOLUTIONS,
+    Z_ALERT,
+    bursts,
+    term_volumes,
+    topic_volumes,
+)
 from btcpulse.analytics.impact import price_impact
 from btcpulse.analytics.index import sentiment_index
 from btcpulse.events import AnalyticsUpdate
@@ -112,7 +118,8 @@ def _minute_candles(conn: Connection, venue: str, lo: int, hi: int) -> pl.DataFr
 def _bursts(
     conn: Connection, replay: bool, times: list[int], now_s: int, version: str
 ) -> pl.DataFrame:
-    """Rescore the windows of the new articles and the windows whose baseline they are in."""
+    """Rescore the windows of the new articles and the windows whose baseline they are in:
+    every topic, and the title terms that burst (z ≥ ``Z_ALERT``; quiet terms are not kept)."""
     out = []
     for res in DEFAULT_RESOLUTIONS:
         own = {ts - ts % res for ts in times}
@@ -121,8 +128,12 @@ def _bursts(
             | own
         )
         lo, hi = windows[0] - BASELINE_WINDOWS * res, windows[-1] + res
-        vol = topic_volumes(_news(conn, replay, lo, hi, version), res)
-        rows = bursts(vol, windows, res, baseline=BASELINE_WINDOWS)
+        news = _news(conn, replay, lo, hi, version)
+        topics = bursts(topic_volumes(news, res), windows, res, baseline=BASELINE_WINDOWS)
+        terms = bursts(
+            term_volumes(news, res), windows, res, baseline=BASELINE_WINDOWS, dense=False
+        ).filter(pl.col("z") >= Z_ALERT)
+        rows = pl.concat([topics, terms])
         upsert(conn, t.bursts, rows.with_columns(pl.lit(replay).alias("replay")).to_dicts())
         out.append(rows)
     return pl.concat(out) if out else pl.DataFrame()

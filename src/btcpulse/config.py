@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_FEEDS = [
@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     engine_max_batch: int = 5000
     engine_poll_timeout_s: float = 0.25
     updates_keep_s: int = 24 * 3600
+    alert_rules: list[str] = Field(
+        default_factory=lambda: ["index>75", "index<25", "burst>=3", "move>=2%/60m"],
+        description="Alert rules: 'index>N', 'index<N', 'burst>=Z', 'move>=P%/Mm'.",
+    )
     sentiment_model: Literal["default", "vader"] = Field(
         default="default", description="Headline sentiment: the bundled crypto model or VADER."
     )
@@ -77,6 +81,14 @@ class Settings(BaseSettings):
     @property
     def resolved_bus_path(self) -> Path:
         return self.bus_path or self.data_dir / "bus.db"
+
+    @field_validator("alert_rules")
+    @classmethod
+    def _rules_parse(cls, value: list[str]) -> list[str]:
+        from btcpulse.analytics.alert_rules import parse_rules
+
+        parse_rules(value)  # a clear error at start-up rather than in the engine
+        return value
 
     def feeds(self) -> list[tuple[str, str]]:
         """The configured feeds as (name, url) pairs."""

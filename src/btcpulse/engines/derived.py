@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, and_, func, select
 
-from btcpulse.analytics.alerts import Burst, IndexCross, PriceMove, evaluate
+from btcpulse.analytics.alerts import Rule, evaluate
 from btcpulse.analytics.bursts import (
     DEFAULT_RESOLUTIONS,
     Z_ALERT,
@@ -34,12 +34,6 @@ from btcpulse.timeutil import from_epoch_s
 BASELINE_WINDOWS = 24
 INDEX_WINDOW_S = 3600
 IMPACT_HORIZON_S = 3600
-DEFAULT_RULES = (
-    IndexCross(75.0, "up"),
-    IndexCross(25.0, "down"),
-    Burst(3.0),
-    PriceMove(2.0, 60),
-)
 
 
 @dataclass
@@ -140,7 +134,12 @@ def _bursts(
 
 
 def derive(
-    conn: Connection, replay: bool, touched: Touched, now: datetime, version: str
+    conn: Connection,
+    replay: bool,
+    touched: Touched,
+    now: datetime,
+    version: str,
+    rules: tuple[Rule, ...],
 ) -> list[AnalyticsUpdate]:
     """Rewrite every derived row the batch may have changed in one world."""
     updates: list[AnalyticsUpdate] = []
@@ -190,7 +189,7 @@ def derive(
         updates.append(
             AnalyticsUpdate(key=f"index:{int(replay)}", kind="index", data=data, time=now)
         )
-    updates += _alerts(conn, replay, index, burst_rows, candles, now)
+    updates += _alerts(conn, replay, rules, index, burst_rows, candles, now)
     return updates
 
 
@@ -231,13 +230,14 @@ def _impacts(
 def _alerts(
     conn: Connection,
     replay: bool,
+    rules: tuple[Rule, ...],
     index: pl.DataFrame,
     burst_rows: pl.DataFrame,
     candles: pl.DataFrame,
     now: datetime,
 ) -> list[AnalyticsUpdate]:
     found = evaluate(
-        DEFAULT_RULES,
+        rules,
         index.select("time", "index"),
         burst_rows if burst_rows.height else None,
         candles.select("start", "close"),

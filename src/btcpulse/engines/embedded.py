@@ -16,6 +16,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy import Connection
 
+from btcpulse.analytics.alert_rules import parse_rules
 from btcpulse.analytics.sentiment import SentimentScorer
 from btcpulse.bus.base import Consumer, Producer, TopicPartition
 from btcpulse.config import Settings
@@ -66,6 +67,7 @@ class EmbeddedEngine:
         self._unreported = 0
         self._last_prune = 0.0
         self._pending: dict[bool, Touched] = {}
+        self.rules = parse_rules(settings.alert_rules)
         self._last_derive: dict[bool, float] = {}
 
     def start(self) -> None:
@@ -123,7 +125,7 @@ class EmbeddedEngine:
             due = now - self._last_derive.get(replay, 0.0) >= DERIVE_EVERY_S
             if busy and not due and not touched.news_times:
                 continue
-            out += derive(conn, replay, touched, utcnow(), self.scorer.version)
+            out += derive(conn, replay, touched, utcnow(), self.scorer.version, self.rules)
             del self._pending[replay]
             self._last_derive[replay] = now
         return out

@@ -118,6 +118,9 @@ const feed = new LiveFeed({
   onUpdate(u) {
     switch (u.kind) {
       case "candle":
+        if (u.data && !venues.some((v) => v.venue === u.data.venue && v.symbol === u.data.symbol)) {
+          void adoptNewVenues();
+        }
         chart.applyUpdate(u.data);
         break;
       case "news":
@@ -192,6 +195,28 @@ async function refreshVenues(): Promise<void> {
   if (selected) selected = findVenue(venues, selected.venue, selected.symbol) ?? selected;
   renderVenueOptions();
 }
+
+let adopting: Promise<void> | null = null;
+
+/** A venue appeared after the page loaded (e.g. the engine was still starting): list it and,
+ *  when nothing is shown yet, show it. Polls while there are no venues at all. */
+function adoptNewVenues(): Promise<void> {
+  adopting ??= (async () => {
+    try {
+      await refreshVenues();
+      if (!selected && venues.length) {
+        selectVenue(pickDefaultVenue(venues));
+        await Promise.all([loadCandles(), loadDerived()]);
+      }
+    } finally {
+      adopting = null;
+    }
+    if (!venues.length) setTimeout(() => void adoptNewVenues(), VENUE_RETRY_MS);
+  })();
+  return adopting;
+}
+
+const VENUE_RETRY_MS = 3_000;
 
 function selectVenue(v: Venue | null): void {
   selected = v;
@@ -508,6 +533,7 @@ async function start(): Promise<void> {
   await refreshVenues();
   selectVenue(findVenue(venues, initial.venue, initial.symbol) ?? pickDefaultVenue(venues));
   await Promise.all([loadCandles(), loadNews().then(loadDerived)]);
+  if (!venues.length) setTimeout(() => void adoptNewVenues(), VENUE_RETRY_MS);
   scheduleBursts(BURSTS_REFRESH_MS);
   // Catch up from the snapshots' seq: nothing committed since they were read is missed.
   feed.start(snapshotBaseline());

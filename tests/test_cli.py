@@ -45,3 +45,11 @@ def test_doctor_fails_on_a_missing_replay_bundle(settings: Settings, tmp_path: P
 def test_doctor_fails_on_an_unmigrated_store(settings: Settings) -> None:
     res = _run(settings, "doctor", COLUMNS="200")
     assert res.returncode == 1 and "schema is not at the latest migration" in res.stdout
+
+
+def test_the_cli_loads_no_analytics_before_a_command_runs() -> None:
+    """`btcpulse process` sets POLARS_MAX_THREADS before polars loads; importing the CLI must
+    not load polars already (it would fix the thread pool too early)."""
+    code = "import sys, btcpulse.cli; print('polars' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

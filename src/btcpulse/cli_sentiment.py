@@ -7,11 +7,12 @@ import os
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from btcpulse.analytics.sentiment import SentimentScorer, label_for
+if TYPE_CHECKING:  # the analytics (and polars) load only when a command runs
+    from btcpulse.analytics.sentiment import SentimentScorer
 
 sentiment_app = typer.Typer(
     help="Headline sentiment: evaluate or try a model.", no_args_is_help=True
@@ -31,14 +32,16 @@ class Split(StrEnum):
     train = "train"
 
 
-def make_scorer(model: ModelChoice) -> SentimentScorer:
-    if model is ModelChoice.vader:
-        from btcpulse.analytics.sentiment import VaderScorer
+def _scorer(model: ModelChoice) -> SentimentScorer:
+    from btcpulse.analytics.sentiment import make_scorer
 
-        return VaderScorer()
-    from btcpulse.analytics.sentiment_model import LinearSentimentModel
+    return make_scorer(model.value)
 
-    return LinearSentimentModel()
+
+def _label(score: float) -> str:
+    from btcpulse.analytics.sentiment import label_for
+
+    return label_for(score)
 
 
 def _macro_f1(gold: list[str], pred: list[str]) -> float:
@@ -100,9 +103,9 @@ def eval_cmd(
             continue
         texts.append(text)
         gold.append(lab)
-    scorer = make_scorer(model)
+    scorer = _scorer(model)
     scores, speed = _timed_scores(scorer, texts) if texts else ([], 0.0)
-    pred = [label_for(s) for s in scores]
+    pred = [_label(s) for s in scores]
     n = len(gold)
     out = {
         "n": n,
@@ -123,10 +126,10 @@ def score_cmd(
     model: Annotated[ModelChoice, typer.Option(help="Model to use.")] = ModelChoice.default,
 ) -> None:
     """Print JSON with the score in [-1, 1] and its label."""
-    scorer = make_scorer(model)
+    scorer = _scorer(model)
     s = scorer.scores([text])[0]
     typer.echo(
         json.dumps(
-            {"text": text, "score": round(s, 4), "label": label_for(s), "model": scorer.version}
+            {"text": text, "score": round(s, 4), "label": _label(s), "model": scorer.version}
         )
     )

@@ -46,8 +46,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def drain_engine(settings: Settings, store: Store, bus: EmbeddedLog) -> EmbeddedEngine:
-    """Run a real embedded engine (as ``btcpulse process`` builds it) until the bus is drained."""
+def make_engine(settings: Settings, store: Store, bus: EmbeddedLog) -> EmbeddedEngine:
+    """A started embedded engine, built as ``btcpulse process`` builds it."""
     engine = EmbeddedEngine(
         settings,
         store,
@@ -56,6 +56,12 @@ def drain_engine(settings: Settings, store: Store, bus: EmbeddedLog) -> Embedded
         make_scorer(settings.sentiment_model),
     )
     engine.start()
+    return engine
+
+
+def drain_engine(settings: Settings, store: Store, bus: EmbeddedLog) -> EmbeddedEngine:
+    """Run a real embedded engine until the bus is drained."""
+    engine = make_engine(settings, store, bus)
     while engine.run_once():
         pass
     return engine

@@ -8,13 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import REPLAY
+from conftest import REPLAY, make_engine
 from hypothesis import given
 from hypothesis import settings as settings_hyp
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
-from btcpulse.analytics.sentiment import make_scorer
 from btcpulse.bus.base import TopicPartition
 from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.collectors.replay.bundle import load_bundle
@@ -28,15 +27,7 @@ T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 
 
 def _engine(settings: Settings, store: Store, bus: EmbeddedLog) -> EmbeddedEngine:
-    e = EmbeddedEngine(
-        settings,
-        store,
-        bus.consumer(settings.engine_group),
-        bus.producer(),
-        make_scorer(settings.sentiment_model),
-    )
-    e.start()
-    return e
+    return make_engine(settings, store, bus)
 
 
 def _drain(e: EmbeddedEngine) -> int:

@@ -16,10 +16,6 @@ def to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def from_epoch_us(us: int) -> datetime:
-    return datetime.fromtimestamp(us / 1_000_000, UTC).replace(microsecond=us % 1_000_000)
-
-
 def to_epoch_us(value: datetime) -> int:
     v = to_utc(value)
     return int(v.timestamp()) * 1_000_000 + v.microsecond

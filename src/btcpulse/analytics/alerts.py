@@ -33,6 +33,8 @@ from typing import Literal
 
 import polars as pl
 
+from btcpulse.analytics.market import closes
+
 ALERTS_VERSION = "alerts-1"
 
 ALERT_SCHEMA: dict[str, type[pl.DataType] | pl.DataType] = {
@@ -172,14 +174,7 @@ def _bursts(rule: Burst, bursts: pl.DataFrame) -> list[dict[str, object]]:
 
 def _price_moves(rule: PriceMove, candles: pl.DataFrame) -> list[dict[str, object]]:
     lag = rule.minutes * 60
-    px = (
-        candles.select(
-            pl.col("start").cast(pl.Int64), pl.col("close").cast(pl.Float64).fill_nan(None)
-        )
-        .filter(pl.col("close").is_not_null() & (pl.col("close") > 0))
-        .unique(subset="start", keep="first")
-        .sort("start")
-    )
+    px = closes(candles)
     then = px.select(pl.col("start").alias("then_s"), pl.col("close").alias("then"))
     df = (
         px.with_columns((pl.col("start") - lag).alias("t0"))

@@ -94,6 +94,11 @@ def _count(pairs: pl.LazyFrame, resolution_s: int) -> pl.DataFrame:
 def topic_volumes(news: pl.DataFrame, resolution_s: int) -> pl.DataFrame:
     """``id, published_at, topics`` → ``key`` (the topic), ``start``, ``resolution_s``,
     ``count``: one row per ``(topic, window)`` with at least one article."""
+    return _volumes(news, pl.col("topics"), resolution_s)
+
+
+def _volumes(news: pl.DataFrame, keys: pl.Expr, resolution_s: int) -> pl.DataFrame:
+    """Volumes of the list of keys each article carries (``keys``, a list expression)."""
     if news.is_empty():
         return empty_volumes()
     pairs = (
@@ -101,7 +106,7 @@ def topic_volumes(news: pl.DataFrame, resolution_s: int) -> pl.DataFrame:
         .select(
             pl.col("id").cast(pl.String),
             pl.col("published_at").dt.epoch("us").alias("_t"),
-            pl.col("topics").alias("key"),
+            keys.alias("key"),
         )
         .explode("key")
     )
@@ -123,19 +128,8 @@ def title_terms(title: pl.Expr, min_len: int = 3) -> pl.Expr:
 def term_volumes(news: pl.DataFrame, resolution_s: int, min_len: int = 3) -> pl.DataFrame:
     """``id, published_at, title`` → volumes keyed ``"term:<word>"`` (see ``title_terms``);
     an article counts once per term."""
-    if news.is_empty():
-        return empty_volumes()
-    pairs = (
-        news.lazy()
-        .select(
-            pl.col("id").cast(pl.String),
-            pl.col("published_at").dt.epoch("us").alias("_t"),
-            title_terms(pl.col("title"), min_len).alias("key"),
-        )
-        .explode("key")
-        .with_columns((pl.lit(TERM_PREFIX) + pl.col("key")).alias("key"))
-    )
-    return _count(pairs, resolution_s)
+    terms = title_terms(pl.col("title"), min_len).list.eval(pl.lit(TERM_PREFIX) + pl.element())
+    return _volumes(news, terms, resolution_s)
 
 
 def merge_volumes(*parts: pl.DataFrame) -> pl.DataFrame:

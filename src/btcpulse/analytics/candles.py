@@ -167,13 +167,6 @@ def rollup(finer: pl.DataFrame, bars: pl.DataFrame, resolution_s: int) -> pl.Dat
     return _finish(out, resolution_s)
 
 
-def touched_windows(starts: pl.Series, resolution_s: int) -> list[int]:
-    """Distinct window starts at ``resolution_s`` covering the given epoch-second times."""
-    if starts.is_empty():
-        return []
-    return sorted(((starts // resolution_s) * resolution_s).unique().to_list())
-
-
 def contiguous_ranges(windows: list[int], resolution_s: int) -> list[tuple[int, int]]:
     """Merge sorted window starts into ``[start, end)`` ranges of adjacent windows."""
     ranges: list[tuple[int, int]] = []

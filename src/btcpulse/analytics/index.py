@@ -46,7 +46,7 @@ from dataclasses import dataclass, fields
 
 import polars as pl
 
-from btcpulse.analytics.market import log_returns
+from btcpulse.analytics.market import closes, log_returns
 
 INDEX_VERSION = "index-1"
 HALF_LIFE_FRACTION = 0.5
@@ -188,14 +188,7 @@ def sentiment_index(
     )
 
     # Market: prices for momentum, returns for volatility.
-    px = (
-        candles.select(
-            pl.col("start").cast(pl.Int64), pl.col("close").cast(pl.Float64).fill_nan(None)
-        )
-        .filter(pl.col("close").is_not_null() & (pl.col("close") > 0))
-        .unique(subset="start", keep="first")
-        .sort("start")
-    )
+    px = closes(candles)
     frame = pl.DataFrame({"time": times, "t0": times - window_s})
 
     def price_at(col: str) -> pl.Series:

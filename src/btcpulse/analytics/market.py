@@ -63,14 +63,10 @@ COMPOSITE_SCHEMA: dict[str, type[pl.DataType] | pl.DataType] = {
 }
 
 
-def log_returns(candles: pl.DataFrame, max_gap_s: int) -> pl.DataFrame:
-    """``start``, ``span_s``, ``ret``: log returns of ``close`` between consecutive candles.
-
-    Candles are sorted by ``start``; rows with a null, NaN or non-positive close are dropped.
-    ``ret`` (and ``span_s``, the seconds since the previous candle) is null for the first candle
-    and where the previous candle started more than ``max_gap_s`` earlier.
-    """
-    df = (
+def closes(candles: pl.DataFrame) -> pl.DataFrame:
+    """``start, close`` of one series, sorted, one row per start; rows with a null, NaN or
+    non-positive close are dropped."""
+    return (
         candles.select(
             pl.col("start").cast(pl.Int64), pl.col("close").cast(pl.Float64).fill_nan(None)
         )
@@ -79,6 +75,16 @@ def log_returns(candles: pl.DataFrame, max_gap_s: int) -> pl.DataFrame:
         .unique(subset="start", keep="first")  # one row per start (callers pass one series)
         .sort("start")
     )
+
+
+def log_returns(candles: pl.DataFrame, max_gap_s: int) -> pl.DataFrame:
+    """``start``, ``span_s``, ``ret``: log returns of ``close`` between consecutive candles.
+
+    Candles are sorted by ``start``; rows with a null, NaN or non-positive close are dropped.
+    ``ret`` (and ``span_s``, the seconds since the previous candle) is null for the first candle
+    and where the previous candle started more than ``max_gap_s`` earlier.
+    """
+    df = closes(candles)
     span = pl.col("start") - pl.col("start").shift(1)
     ok = span <= max_gap_s
     return df.select(

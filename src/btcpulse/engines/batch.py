@@ -36,7 +36,6 @@ LIVE_PUSH_HORIZON = timedelta(hours=2)
 class BatchOutcome:
     updates: list[AnalyticsUpdate] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     touched: dict[bool, Touched] = field(default_factory=dict)
     """Per world, what the derived analytics must revisit (the engine runs them)."""
 
@@ -228,7 +227,6 @@ def apply_batch(
             )
             letters.append(bad)
             outcome.dead_letters.append(bad)
-        outcome.counts[ev.type] += 1
     now = utcnow()
     outcome.updates.extend(_news(conn, news, scorer))
     price_updates, candles = _prices(conn, trades, bars, now)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import ColumnElement, Connection, and_, select
 
 from btcpulse.analytics.entities import ENTITIES_VERSION, entities_for
 from btcpulse.analytics.stories import RECENT_WINDOW, assign_stories, story_summary
@@ -60,26 +60,14 @@ def tag_news(conn: Connection, items: list[NewsItem]) -> dict[str, dict[str, Any
     return out
 
 
-def _recent(conn: Connection, replay: bool, lo: datetime, hi: datetime) -> pl.DataFrame:
+def _assigned(conn: Connection, where: ColumnElement[bool]) -> pl.DataFrame:
+    """Articles already given a story (``id, source, title, summary, published_at,
+    story_id``) matching ``where``."""
     n, s = t.news.c, t.news_stories.c
     rows = conn.execute(
         select(n.id, n.source, n.title, n.summary, n.published_at, s.story_id)
         .select_from(t.news.join(t.news_stories, s.news_id == n.id))
-        .where(and_(n.replay == replay, n.published_at >= lo, n.published_at < hi))
-    ).all()
-    return pl.DataFrame(
-        [tuple(r) for r in rows],
-        schema={**_ITEM_SCHEMA, "story_id": pl.String},
-        orient="row",
-    )
-
-
-def _members(conn: Connection, story_ids: list[str]) -> pl.DataFrame:
-    n, s = t.news.c, t.news_stories.c
-    rows = conn.execute(
-        select(n.id, n.source, n.title, n.summary, n.published_at, s.story_id)
-        .select_from(t.news.join(t.news_stories, s.news_id == n.id))
-        .where(s.story_id.in_(story_ids))
+        .where(where)
     ).all()
     return pl.DataFrame(
         [tuple(r) for r in rows],
@@ -105,7 +93,11 @@ def cluster_stories(
         new = _frame(fresh)
         lo = min(i.published_at for i in fresh) - RECENT_WINDOW
         hi = max(i.published_at for i in fresh) + RECENT_WINDOW
-        assigned = assign_stories(_recent(conn, replay, lo, hi), new)
+        n = t.news.c
+        recent = _assigned(
+            conn, and_(n.replay == replay, n.published_at >= lo, n.published_at < hi)
+        )
+        assigned = assign_stories(recent, new)
         upsert(
             conn,
             t.news_stories,
@@ -116,7 +108,7 @@ def cluster_stories(
             touched.add(r["story_id"])
     if not touched:
         return {}, []
-    members = _members(conn, sorted(touched))
+    members = _assigned(conn, t.news_stories.c.story_id.in_(sorted(touched)))
     summary = story_summary(members)
     last = members.group_by("story_id").agg(pl.col("published_at").max().alias("last_published_at"))
     summary = summary.join(last, on="story_id")

@@ -63,6 +63,11 @@ class NewsItem(_Event):
     published_at: datetime
     fetched_at: datetime
     lang: str = Field(default="en", max_length=16)
+    author: str = Field(default="", max_length=500)
+    body: str = Field(default="", max_length=200_000, description="Full article text, if fetched.")
+    time_estimated: bool = Field(
+        default=False, description="True when the source gave no published time: fetched time used."
+    )
 
     _utc = field_validator("published_at", "fetched_at")(_aware)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -27,6 +30,8 @@ class HealthReporter:
         error: str | None = None,
         items: int = 0,
         detail: str | None = None,
+        next_poll: datetime | None = None,
+        metrics: dict[str, Any] | None = None,
     ) -> None:
         try:
             with self.store.begin() as conn:
@@ -39,15 +44,31 @@ class HealthReporter:
                     error=error,
                     items=items,
                     detail=detail,
+                    next_poll=next_poll,
+                    metrics=metrics,
                 )
         except SQLAlchemyError as exc:
             log.warning("health.unrecorded", source=self.name, error=str(exc))
 
-    def up(self, items: int = 0, detail: str | None = None) -> None:
-        self._put("up", ok=True, items=items, detail=detail)
+    def up(
+        self,
+        items: int = 0,
+        detail: str | None = None,
+        *,
+        next_poll: datetime | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> None:
+        self._put("up", ok=True, items=items, detail=detail, next_poll=next_poll, metrics=metrics)
 
-    def down(self, reason: str, detail: str | None = None) -> None:
-        self._put("down", error=reason, detail=detail)
+    def down(
+        self,
+        reason: str,
+        detail: str | None = None,
+        *,
+        next_poll: datetime | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> None:
+        self._put("down", error=reason, detail=detail, next_poll=next_poll, metrics=metrics)
 
     def status(self, status: str, detail: str | None = None) -> None:
         self._put(status, detail=detail)

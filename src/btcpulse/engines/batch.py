@@ -101,6 +101,10 @@ def _news(
                 "fetched_at": i.fetched_at,
                 "lang": i.lang,
                 "replay": i.replay,
+                "author": i.author,
+                "body": i.body,
+                "time_estimated": i.time_estimated,
+                "relevant": True,
             }
             for i in unique
         ],

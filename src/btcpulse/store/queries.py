@@ -219,6 +219,8 @@ def health(conn: Connection) -> dict[str, Any]:
             "last_error_reason": r.last_error_reason,
             "items_total": int(r.items_total),
             "detail": r.detail,
+            "next_poll_at": r.next_poll_at.isoformat() if r.next_poll_at else None,
+            "metrics": json.loads(r.metrics) if r.metrics else {},
             "updated_at": r.updated_at.isoformat(),
         }
         if r.kind == "engine":

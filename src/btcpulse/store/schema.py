@@ -16,6 +16,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
+    true,
 )
 
 from btcpulse.store.types import UtcDateTime
@@ -34,6 +36,10 @@ news = Table(
     Column("fetched_at", UtcDateTime, nullable=False),
     Column("lang", String(16), nullable=False),
     Column("replay", Boolean, nullable=False),
+    Column("author", Text, nullable=False, server_default=""),
+    Column("body", Text, nullable=False, server_default=""),
+    Column("time_estimated", Boolean, nullable=False, server_default=false()),
+    Column("relevant", Boolean, nullable=False, server_default=true()),
     Index("ix_news_published_at", "published_at"),
     Index("ix_news_replay_published", "replay", "published_at"),
 )
@@ -201,6 +207,8 @@ source_health = Table(
     Column("last_error_reason", Text),
     Column("items_total", BigInteger, nullable=False, default=0),
     Column("detail", Text),
+    Column("next_poll_at", UtcDateTime),
+    Column("metrics", Text),  # JSON object: items_per_hour, messages_per_s, reconnects, ...
     Column("updated_at", UtcDateTime, nullable=False),
 )
 

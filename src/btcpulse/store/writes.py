@@ -112,10 +112,18 @@ def put_health(
     error: str | None = None,
     items: int = 0,
     detail: str | None = None,
+    next_poll: datetime | None = None,
+    metrics: dict[str, Any] | None = None,
 ) -> None:
-    """Record a source's state. ``ok=True`` marks a success, an ``error`` a failure."""
+    """Record a source's state. ``ok=True`` marks a success, an ``error`` a failure.
+
+    ``metrics`` (JSON-able numbers such as items_per_hour, messages_per_s, reconnects,
+    gaps_filled) are merged into the stored ones; ``next_poll`` is when a poller runs again.
+    """
     now = utcnow()
     row = conn.execute(select(t.source_health).where(t.source_health.c.name == name)).first()
+    merged: dict[str, Any] = json.loads(row.metrics) if row is not None and row.metrics else {}
+    merged.update(metrics or {})
     values: dict[str, Any] = {
         "name": name,
         "kind": kind,
@@ -125,6 +133,8 @@ def put_health(
         "last_error_reason": row.last_error_reason if row else None,
         "items_total": (row.items_total if row else 0) + items,
         "detail": detail,
+        "next_poll_at": next_poll,
+        "metrics": json.dumps(merged, sort_keys=True) if merged else None,
         "updated_at": now,
     }
     if ok:

@@ -4,6 +4,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DIST_STAMP := $(VENV)/.distributed
 
 .PHONY: run test lint format typecheck bench frontend install clean doctor model
 
@@ -16,6 +17,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# Distributed mode (Kafka client, PostgreSQL driver, Spark): the tests need it, `make run` not.
+$(DIST_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,distributed]'
+	@touch $(DIST_STAMP)
+
 install: $(STAMP)
 
 ## Run the whole product (embedded mode); dashboard at http://localhost:8000
@@ -23,7 +29,7 @@ run: $(STAMP)
 	$(BIN)/btcpulse up
 
 ## Lint, type-check and run every test (unit, integration, end-to-end, browser)
-test: $(STAMP) lint
+test: $(DIST_STAMP) lint
 	$(BIN)/pytest
 
 lint: $(STAMP)

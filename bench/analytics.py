@@ -1,5 +1,6 @@
-"""Analytics throughput on one core: enrichment (sentiment + topics + entities + stories,
-headlines/s) and candles (1 s candles from trades plus every rollup, trades/s).
+"""Analytics throughput on one core: enrichment (sentiment + topics + entities + stories
++ language + relevance, headlines/s) and candles (1 s candles from trades plus every rollup,
+trades/s).
 
 Pure functions only (no store, no bus): this is the compute ceiling of the engine. Polars is
 held to one thread by ``run.py`` (``POLARS_MAX_THREADS=1``) so the figures are per core.
@@ -24,6 +25,8 @@ from btcpulse.analytics.candles import (
     rollup,
 )
 from btcpulse.analytics.entities import entities_for
+from btcpulse.analytics.language import detect_language, headline_text
+from btcpulse.analytics.relevance import is_relevant
 from btcpulse.analytics.sentiment import SentimentScorer, VaderScorer
 from btcpulse.analytics.stories import assign_stories
 from btcpulse.analytics.topics import topics_for
@@ -101,6 +104,10 @@ def bench_enrichment(plan: Plan, _tmp: Path) -> list[Figure]:
         "topics": lambda: topics_for(news),
         "entities": lambda: entities_for(news),
         "stories": lambda: assign_stories(none, news),
+        "language (title + summary)": lambda: detect_language(
+            news.select(headline_text(pl.col("title"), pl.col("summary")))[:, 0]
+        ),
+        "relevance": lambda: news.select(is_relevant(pl.col("title"), pl.col("summary"))),
     }
     for fn in stages.values():
         fn()  # warm-up
@@ -114,7 +121,7 @@ def bench_enrichment(plan: Plan, _tmp: Path) -> list[Figure]:
     ]
     figures.append(
         Figure(
-            "enrichment: sentiment + topics + entities + stories",
+            "enrichment: sentiment + topics + entities + stories + language + relevance",
             round(n / sum(seconds.values())),
             "headlines/s",
             how + "; goal ≥ 20,000/s/core",

@@ -29,6 +29,8 @@ from pathlib import Path
 from analytics import bench_candles, bench_enrichment
 from common import DEFAULT_OUTPUT, ROOT, Figure, Plan
 from latency import bench_latency
+from news import bench_news
+from prices import bench_prices
 from report import command_line, machine, render
 from throughput import bench_prune, bench_replay, bench_trades
 
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="btcpulse-bench-") as tmp:
         parts = (bench_enrichment, bench_candles, bench_replay, bench_trades, bench_prune)
-        for part in (*parts, bench_latency):
+        for part in (*parts, bench_news, bench_prices, bench_latency):
             started = time.perf_counter()
             got = part(plan, Path(tmp))
             figures += got

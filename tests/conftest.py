@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +19,7 @@ from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.config import Settings
 from btcpulse.engines.embedded import EmbeddedEngine
 from btcpulse.store.db import Store
+from btcpulse.testing.services import Broker, Postgres, start_postgres, start_tansu
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -57,6 +61,38 @@ def make_engine(settings: Settings, store: Store, bus: EmbeddedLog) -> EmbeddedE
     )
     engine.start()
     return engine
+
+
+def _service_or_skip(what: str, exc: Exception) -> None:
+    if os.environ.get("BTCPULSE_REQUIRE_SERVICES") == "1":
+        raise RuntimeError(f"{what} is required (BTCPULSE_REQUIRE_SERVICES=1): {exc}") from exc
+    pytest.skip(f"{what} unavailable here: {exc}")
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A real Kafka-protocol broker (tansu) on a free port, for the whole session."""
+    try:
+        broker = start_tansu(tmp_path_factory.mktemp("tansu") / "tansu.log")
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        _service_or_skip("the Kafka-protocol broker (tansu)", exc)
+        raise
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A throw-away PostgreSQL cluster (initdb) on a free port, for the whole session."""
+    root = Path(tempfile.mkdtemp(prefix="btcpulse-pg-"))
+    try:
+        pg = start_postgres(root)
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        _service_or_skip("PostgreSQL", exc)
+        raise
+    yield pg
+    pg.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def drain_engine(settings: Settings, store: Store, bus: EmbeddedLog) -> EmbeddedEngine:

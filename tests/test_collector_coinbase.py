@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from conftest import FIXTURES
+from conftest import FIXTURES, free_port
 from sqlalchemy import select
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -69,7 +69,13 @@ def test_stream_with_garbage_and_reconnect(
     async def scenario() -> None:
         async with serve(venue, "127.0.0.1", 0) as server:
             port = server.sockets[0].getsockname()[1]
-            s = settings.model_copy(update={"coinbase_ws_url": f"ws://127.0.0.1:{port}"})
+            s = settings.model_copy(
+                update={
+                    "coinbase_ws_url": f"ws://127.0.0.1:{port}",
+                    # nothing listens there: the backfill after the reconnect fails, recorded
+                    "coinbase_rest_url": f"http://127.0.0.1:{free_port()}",
+                }
+            )
             collector = CoinbaseCollector(s, bus.producer(), store)
             stop = asyncio.Event()
             task = asyncio.create_task(collector.run(stop))
@@ -86,7 +92,10 @@ def test_stream_with_garbage_and_reconnect(
         trades = [g for g in got if isinstance(g, Trade)]
         letters = [g for g in got if isinstance(g, DeadLetter)]
         assert [x.trade_id for x in trades] == ["995098700", "995098701", "995098710", "995098711"]
-        assert len(letters) == 1 and letters[0].source == "coinbase"
+        assert [(x.stage, x.source) for x in letters] == [
+            ("collect", "coinbase"),  # the garbage frame
+            ("backfill", "coinbase"),  # the backfill after the reconnect found no REST server
+        ]
         assert connections == 2
         assert subscribed[0] == {
             "type": "subscribe",

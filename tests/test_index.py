@@ -94,7 +94,8 @@ def test_explanation_keeps_the_five_strongest() -> None:
 
 
 def test_momentum_by_hand() -> None:
-    starts = list(range(T - 3600, T + 60, 60))
+    # minutes ending at T - 1 h ... T (a candle is priced when it ends); the last closes +1 %
+    starts = list(range(T - 3660, T, 60))
     closes = [100.0] * (len(starts) - 1) + [101.0]
     idx, _ = sentiment_index(NO_NEWS, _candles(starts, closes), [T])
     r = math.log(1.01)
@@ -106,8 +107,8 @@ def test_volatility_by_hand() -> None:
     # A day of ±a returns each minute, the last hour ±2a: the hour's variance rate is 4a²/60 per
     # second, the day's (1380·a² + 60·4a²) / (1440·60).
     a = 0.001
-    starts = list(range(T - 86_400, T + 60, 60))
-    rets = [a * (-1) ** k * (2 if s > T - 3600 else 1) for k, s in enumerate(starts[1:])]
+    starts = list(range(T - 86_460, T, 60))  # minutes ending T - 1 d ... T
+    rets = [a * (-1) ** k * (2 if s + 60 > T - 3600 else 1) for k, s in enumerate(starts[1:])]
     closes = [100.0]
     for r in rets:
         closes.append(closes[-1] * math.exp(r))

@@ -1,13 +1,16 @@
-"""Store: migrations, idempotent upserts, aware timestamps, update sequence numbers."""
+"""Store: migrations, idempotent upserts, aware timestamps, update sequence numbers — on
+SQLite (embedded mode) and on a real PostgreSQL cluster (distributed mode)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import StatementError
 
+from btcpulse.config import Settings
 from btcpulse.events import AnalyticsUpdate
 from btcpulse.store import schema as t
 from btcpulse.store.db import Store
@@ -16,6 +19,18 @@ from btcpulse.store.upsert import upsert
 from btcpulse.store.writes import prune_updates, put_updates
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Store]:
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres").new_database()
+    else:
+        url = settings.resolved_store_url
+    s = Store(url)
+    s.migrate()
+    yield s
+    s.dispose()
 
 
 def _news(**kw: object) -> dict[str, object]:

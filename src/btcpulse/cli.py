@@ -14,7 +14,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from btcpulse.cli_articles import collect_articles
+from btcpulse.cli_news import collect_news
+from btcpulse.cli_prices import collect_prices, fake_exchange
 from btcpulse.cli_sentiment import sentiment_app
+from btcpulse.cli_spark import spark_app
 from btcpulse.config import Settings
 
 if TYPE_CHECKING:
@@ -27,7 +31,12 @@ app = typer.Typer(
 )
 collect_app = typer.Typer(help="Run a live collector (producer).", no_args_is_help=True)
 app.add_typer(collect_app, name="collect")
+collect_app.command("news")(collect_news)
+collect_app.command("articles")(collect_articles)
+collect_app.command("prices")(collect_prices)
+app.command("fake-exchange")(fake_exchange)
 app.add_typer(sentiment_app, name="sentiment", help="Score headlines; evaluate on a labelled CSV.")
+app.add_typer(spark_app, name="spark")
 
 
 def _settings() -> Settings:
@@ -70,26 +79,44 @@ def _run_async(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     asyncio.run(runner())
 
 
+class RunMode(StrEnum):
+    embedded = "embedded"
+    distributed = "distributed"
+
+
 @app.command()
 def up(
     replay: Annotated[
         Path | None, typer.Option(help="Replay bundle folder (default: from settings).")
     ] = None,
     live: Annotated[bool, typer.Option(help="Start the live collectors.")] = True,
+    mode: Annotated[
+        RunMode | None,
+        typer.Option(help="embedded, or distributed: Kafka, Spark and PostgreSQL from settings."),
+    ] = None,
 ) -> None:
-    """Run everything (embedded mode): collectors, replay, engine and web app, supervised."""
+    """Run everything: collectors, replay, engine and web app, supervised."""
     from btcpulse.supervisor import Supervisor
 
+    if mode is not None:
+        os.environ["BTCPULSE_MODE"] = mode.value  # the children read the same settings
     s = _settings()
     store = _store(s)
     bundle = replay or s.replay_path
     children: dict[str, list[str]] = {"engine": ["process"], "web": ["serve"]}
+    if s.mode == "distributed":
+        from btcpulse.bus.factory import bus_topics
+        from btcpulse.bus.kafka import KafkaBus
+
+        KafkaBus(s.kafka_bootstrap).create_topics(bus_topics(s))
+        children["engine"] = ["spark", "job"]
     if live and s.live_sources:
-        children["news"] = ["collect", "news"]
+        children["news"] = ["collect", "news", "--no-articles"]  # its own child below
+        children["articles"] = ["collect", "articles"]
         children["prices"] = ["collect", "prices"]
     if s.replay_mode != "off" and bundle.is_dir():
-        mode = s.replay_mode if (live and s.live_sources) else "always"
-        children["replay"] = ["replay", str(bundle), "--speed", str(s.replay_speed), "--mode", mode]
+        gate = s.replay_mode if (live and s.live_sources) else "always"
+        children["replay"] = ["replay", str(bundle), "--speed", str(s.replay_speed), "--mode", gate]
     typer.echo(f"btcpulse up: dashboard at http://{s.host}:{s.port}  (Ctrl-C stops)")
     raise typer.Exit(Supervisor(store, children).run())
 
@@ -119,40 +146,16 @@ def process() -> None:
     # Micro-batches are small: one polars thread is faster than a pool (measured in bench/).
     os.environ.setdefault("POLARS_MAX_THREADS", "1")
     from btcpulse.analytics.sentiment import make_scorer
-    from btcpulse.bus.embedded import EmbeddedLog
+    from btcpulse.bus.factory import open_bus
     from btcpulse.engines.embedded import EmbeddedEngine
 
     s = _settings()
     stop = _stop_on_signals()
-    bus = EmbeddedLog(s.resolved_bus_path)
+    bus = open_bus(s)
     engine = EmbeddedEngine(
         s, _store(s), bus.consumer(s.engine_group), bus.producer(), make_scorer(s.sentiment_model)
     )
     engine.run(stop)
-
-
-@collect_app.command("news")
-def collect_news() -> None:
-    """Poll the configured RSS/Atom feeds (BTCPULSE_NEWS_FEEDS) into the bus."""
-    from btcpulse.bus.embedded import EmbeddedLog
-    from btcpulse.collectors.news.rss import run_feeds
-
-    s = _settings()
-    store = _store(s)
-    producer = EmbeddedLog(s.resolved_bus_path).producer()
-    _run_async(lambda stop: run_feeds(s, producer, store, stop))
-
-
-@collect_app.command("prices")
-def collect_prices() -> None:
-    """Stream Coinbase Advanced Trade ``market_trades`` into the bus."""
-    from btcpulse.bus.embedded import EmbeddedLog
-    from btcpulse.collectors.prices.coinbase import CoinbaseCollector
-
-    s = _settings()
-    store = _store(s)
-    producer = EmbeddedLog(s.resolved_bus_path).producer()
-    _run_async(CoinbaseCollector(s, producer, store).run)
 
 
 class ReplayMode(StrEnum):
@@ -175,7 +178,7 @@ def replay(
     ] = ReplayMode.always,
 ) -> None:
     """Play recorded real data, shifted so that it ends now, labelled REPLAY."""
-    from btcpulse.bus.embedded import EmbeddedLog
+    from btcpulse.bus.factory import open_bus
     from btcpulse.collectors.replay.bundle import load_bundle
     from btcpulse.collectors.replay.player import ReplayPlayer, live_sources_answer
 
@@ -185,7 +188,7 @@ def replay(
     player = ReplayPlayer(
         load_bundle(path),
         s,
-        EmbeddedLog(s.resolved_bus_path).producer(),
+        open_bus(s).producer(),
         store,
         speed=speed if speed is not None else s.replay_speed,
         loop=loop,

@@ -11,10 +11,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_FEEDS = [
-    "coindesk=https://www.coindesk.com/arc/outboundfeeds/rss/",
-    "cointelegraph=https://cointelegraph.com/rss",
-]
+PriceVenue = Literal["coinbase", "binance", "kraken", "bitstamp"]
+PRICE_VENUES: tuple[PriceVenue, ...] = ("coinbase", "binance", "kraken", "bitstamp")
 
 
 class Settings(BaseSettings):
@@ -24,7 +22,10 @@ class Settings(BaseSettings):
         env_prefix="BTCPULSE_", env_file=".env", extra="ignore", frozen=True
     )
 
-    mode: Literal["embedded"] = "embedded"
+    mode: Literal["embedded", "distributed"] = Field(
+        default="embedded",
+        description="embedded: SQLite log + micro-batch engine; distributed: Kafka + Spark + PG.",
+    )
     data_dir: Path = Field(default=Path("var"), description="Where embedded data lives.")
     store_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the store; default: SQLite in data_dir."
@@ -38,6 +39,21 @@ class Settings(BaseSettings):
     topic_prices: str = "prices.ticks"
     topic_updates: str = "analytics.updates"
     topic_deadletters: str = "deadletters"
+
+    # distributed mode
+    kafka_bootstrap: str = Field(default="localhost:9092", description="Kafka bootstrap servers.")
+    kafka_partitions: int = Field(default=4, ge=1, description="Partitions of created topics.")
+    kafka_session_timeout_ms: int = Field(default=10000, ge=1000)
+    spark_master: str = Field(
+        default="local[2]", description="Spark master URL (spark://host:7077 or local[N])."
+    )
+    spark_checkpoint_dir: Path | None = Field(
+        default=None, description="Spark checkpoint folder; default: data_dir/spark-checkpoint."
+    )
+    spark_trigger_s: float = Field(default=0.0, ge=0.0, description="Micro-batch trigger.")
+    spark_max_records_per_batch: int = Field(
+        default=0, ge=0, description="Cap on messages per micro-batch (0: all available)."
+    )
 
     # web
     host: str = "127.0.0.1"
@@ -58,12 +74,34 @@ class Settings(BaseSettings):
     )
 
     # collectors
-    news_feeds: list[str] = Field(default_factory=lambda: list(DEFAULT_FEEDS))
+    news_feeds: list[str] = Field(
+        default_factory=list,
+        description="Extra RSS/Atom feeds 'NAME=URL', added to (or overriding) the registry.",
+    )
+    news_sources_file: Path | None = Field(
+        default=None, description="User YAML merged over the packaged news source registry."
+    )
     news_poll_interval_s: float = 60.0
+    news_max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    news_max_redirects: int = Field(default=5, ge=0)
     http_timeout_s: float = 10.0
     user_agent: str = "btcpulse/0.1 (+https://github.com/btcpulse/btcpulse)"
     coinbase_ws_url: str = "wss://advanced-trade-ws.coinbase.com"
     coinbase_products: list[str] = Field(default_factory=lambda: ["BTC-USD"])
+    coinbase_rest_url: str = "https://api.coinbase.com"
+    price_venues: list[PriceVenue] = Field(
+        default_factory=lambda: list(PRICE_VENUES),
+        description="Exchanges streamed by `collect prices` (and `up`).",
+    )
+    binance_ws_url: str = "wss://stream.binance.com:9443/ws"
+    binance_rest_url: str = "https://api.binance.com"
+    binance_products: list[str] = Field(default_factory=lambda: ["BTC-USDT"])
+    kraken_ws_url: str = "wss://ws.kraken.com/v2"
+    kraken_rest_url: str = "https://api.kraken.com"
+    kraken_products: list[str] = Field(default_factory=lambda: ["BTC-USD"])
+    bitstamp_ws_url: str = "wss://ws.bitstamp.net"
+    bitstamp_rest_url: str = "https://www.bitstamp.net"
+    bitstamp_products: list[str] = Field(default_factory=lambda: ["BTC-USD"])
     live_sources: bool = Field(default=True, description="Start the live collectors in `up`.")
 
     # replay

@@ -23,12 +23,37 @@ def _store(s: Settings) -> str:
 
 
 def _bus(s: Settings) -> str:
+    if s.mode == "distributed":
+        from btcpulse.bus.factory import bus_topics
+        from btcpulse.bus.kafka import KafkaBus
+
+        kafka = KafkaBus(s.kafka_bootstrap)
+        brokers = kafka.ping()
+        parts = {name: kafka.topic_partitions(name) for name in bus_topics(s)}
+        return f"Kafka {s.kafka_bootstrap}: {brokers} broker(s); " + ", ".join(
+            f"{k}={v}p" for k, v in parts.items()
+        )
     from btcpulse.bus.embedded import topic_sizes
 
     sizes = topic_sizes(s.resolved_bus_path)
     return f"embedded log {s.resolved_bus_path}: " + (
         ", ".join(f"{k}={v}" for k, v in sorted(sizes.items())) or "empty"
     )
+
+
+def _spark(s: Settings) -> str:
+    if s.mode != "distributed":
+        return "not used in embedded mode"
+    import socket
+
+    import pyspark  # the 'distributed' extra
+
+    if s.spark_master.startswith("spark://"):
+        host, _, port = s.spark_master.removeprefix("spark://").partition(":")
+        with socket.create_connection((host, int(port or 7077)), timeout=3):
+            pass
+        return f"pyspark {pyspark.__version__}; master {s.spark_master} answers"
+    return f"pyspark {pyspark.__version__}; master {s.spark_master}"
 
 
 def _frontend(_s: Settings) -> str:
@@ -49,14 +74,19 @@ def _replay(s: Settings) -> str:
 
 
 def _config(s: Settings) -> str:
-    feeds = s.feeds()
-    return f"mode={s.mode}, data_dir={s.data_dir}, {len(feeds)} feeds, port {s.port}"
+    from btcpulse.collectors.news.registry import load_sources
+
+    news = load_sources(s)  # also validates the user's sources file
+    active = sum(x.active for x in news)
+    on = f"{active}/{len(news)} news sources on"
+    return f"mode={s.mode}, data_dir={s.data_dir}, {on}, port {s.port}"
 
 
 CHECKS: list[tuple[str, Callable[[Settings], str]]] = [
     ("config", _config),
     ("store", _store),
     ("bus", _bus),
+    ("spark", _spark),
     ("dashboard", _frontend),
     ("replay bundle", _replay),
 ]

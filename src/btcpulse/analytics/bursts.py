@@ -23,6 +23,8 @@ Bump ``BURSTS_VERSION`` whenever a rule here (tokens, stop words, statistics) ch
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 BURSTS_VERSION = "z-2025.12-1"
@@ -154,6 +156,7 @@ def bursts(
     min_std: float = 1.0,
     *,
     dense: bool = True,
+    keys: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Burst scores of every key of ``volumes`` in each touched window of ``windows``.
 
@@ -164,14 +167,17 @@ def bursts(
     → ``key, start, resolution_s, count, mean, std, z``, one row per (key, window), sorted.
     With ``dense=False`` the rows of a key with no article in the window nor in its baseline
     (all zeros) are left out: they are what a missing row means, and there are keys x windows
-    of them (thousands of terms x every window of a backfill).
+    of them (thousands of terms x every window of a backfill). Dense rows cover ``keys`` (a
+    fixed set, e.g. every topic) besides the keys in ``volumes``: with a fixed set the rows
+    do not depend on how much data around the windows was read, so micro-batches and one
+    batch over the same input give the same rows.
     """
     if baseline < 1:
         raise ValueError("baseline must be at least one window")
     if not min_std > 0:
         raise ValueError("min_std must be positive")
     targets = sorted({(w // resolution_s) * resolution_s for w in windows})
-    if volumes.is_empty() or not targets:
+    if (volumes.is_empty() and not (dense and keys)) or not targets:
         return pl.DataFrame(schema=BURST_SCHEMA)
     vol = volumes.lazy()
     if "resolution_s" in volumes.columns:
@@ -209,8 +215,12 @@ def bursts(
     )
     current = counts.filter(pl.col("start").is_in(targets))
     if dense:
-        rows = vol.select(pl.col("key").cast(pl.String).unique()).join(
-            pl.LazyFrame({"start": targets}, schema={"start": pl.Int64}), how="cross"
+        present = vol.select(pl.col("key").cast(pl.String))
+        fixed = pl.LazyFrame({"key": list(keys)}, schema={"key": pl.String})
+        rows = (
+            pl.concat([present, fixed])
+            .unique()
+            .join(pl.LazyFrame({"start": targets}, schema={"start": pl.Int64}), how="cross")
         )
     else:
         rows = pl.concat([current.select("key", "start"), sums.select("key", "start")]).unique()

@@ -15,7 +15,7 @@ components, each in [0, 100] with 50 meaning "normal / no information":
   baseline → 50, three times it → about 75; the +1s keep a quiet feed near 50.
 - **price momentum** ``momentum_c = 100 · L(r / (MOMENTUM_SCALE · sqrt(W / 3600)))``, ``r`` the
   log return from the price at ``T - W`` to the price at ``T`` (the price at ``x`` is the close
-  of the last candle starting in ``(x - W, x]``). With the default scale a +1 % hour gives 73,
+  of the last candle *ending* in ``(x - W, x]``: a minute still open at ``x`` is not used). With the default scale a +1 % hour gives 73,
   +2 % 88, -3 % 5. 50 when either price is unknown.
 - **volatility** ``volatility_c = 100 · L(-ln q)  =  100 / (1 + q)``, ``q`` the ratio of the
   realised volatility of the window to its trailing level over ``VOL_LOOKBACK_S`` (24 h, ending
@@ -188,7 +188,15 @@ def sentiment_index(
     )
 
     # Market: prices for momentum, returns for volatility.
-    px = closes(candles)
+    # A candle's close is known when the candle ends: key every price by its end time, so the
+    # index at T never looks at a minute that was still open at T (and does not change when
+    # that minute arrives later).
+    res = (
+        int(candles.get_column("resolution_s")[0])
+        if "resolution_s" in candles.columns and candles.height
+        else 60
+    )
+    px = closes(candles).with_columns(pl.col("start") + res)
     frame = pl.DataFrame({"time": times, "t0": times - window_s})
 
     def price_at(col: str) -> pl.Series:

@@ -32,7 +32,15 @@ candles of several venues at one resolution. At a start ``T``:
   (equal weights when all their volumes are 0, i.e. below ``MIN_VOLUME``), ``high``/``low``
   the max/min of theirs, ``volume``/``quote_volume``/``trades`` their sums, ``venues`` how
   many were kept and ``excluded`` the sorted names of the expected venues left out;
-- ``symbol`` is the input's (smallest) symbol: callers pass one instrument.
+- ``flags`` says, per window, why each known venue is not in it: ``"<venue>:outlier"`` (present
+  but left out), ``"<venue>:missing"`` (expected, no candle), ``"<venue>:stale"`` (no candle for
+  more than ``stale_after_s``, but within ``max(forget_after_s, 2·resolution)``: longer silences
+  are the health view's business). ``prior`` (``venue``, ``start``: each venue's last candle
+  before the input's first start) lets a caller that passes only the windows it rewrites judge
+  expected and stale venues on the history it did not pass;
+- ``symbol`` is the input's (smallest) symbol: callers pass one instrument. Quotes are not
+  mixed: BTC-USD and BTC-USDT are different instruments (USDT and USDC trade away from USD, by
+  several percent in March 2023), so each gets its own composite.
 
 Inputs are put in a canonical order first (and duplicate ``(venue, start)`` rows reduced to one,
 chosen by value), so the result does not depend on row order, to the last bit.
@@ -60,6 +68,7 @@ COMPOSITE_SCHEMA: dict[str, type[pl.DataType] | pl.DataType] = {
     **CANDLE_SCHEMA,
     "venues": pl.Int32,
     "excluded": pl.List(pl.String),
+    "flags": pl.List(pl.String),
 }
 
 
@@ -126,7 +135,12 @@ def returns_and_volatility(candles: pl.DataFrame, window: int = 60) -> pl.DataFr
 
 
 def composite(
-    candles: pl.DataFrame, stale_after_s: int = 120, max_deviation: float = 0.02
+    candles: pl.DataFrame,
+    stale_after_s: int = 120,
+    max_deviation: float = 0.02,
+    *,
+    prior: pl.DataFrame | None = None,
+    forget_after_s: int = 3600,
 ) -> pl.DataFrame:
     """One composite candle per window start from several venues' candles (see module doc)."""
     if candles.is_empty():
@@ -146,25 +160,31 @@ def composite(
         .sort(["start", "venue", *cols[4:]], nulls_last=True)
         .unique(subset=["start", "venue"], keep="first", maintain_order=True)
     )
-    # Who is expected at each start: venues with a candle within stale_after_s before it.
-    starts = df.select(pl.col("start").unique().sort())
-    venues = df.select(pl.col("venue").unique().sort())
+    # Each known venue's last candle at or before each start (``prior``: history not passed).
     seen = df.select("venue", pl.col("start").alias("seen"))
-    expected = (
+    if prior is not None and not prior.is_empty():
+        seen = pl.concat(
+            [seen, prior.select(pl.col("venue").cast(pl.String), pl.col("start").cast(pl.Int64))
+             .rename({"start": "seen"})]
+        )  # fmt: skip
+    starts = df.select(pl.col("start").unique().sort())
+    venues = seen.select(pl.col("venue").unique().sort())
+    grid = (
         starts.join(venues, how="cross")
         .sort("start")
         .join_asof(
-            seen.sort("seen"),
+            seen.unique().sort("seen"),
             left_on="start",
             right_on="seen",
             by="venue",
             strategy="backward",
-            tolerance=stale_after_s,
             check_sortedness=False,  # sorted by start (and seen) globally, hence per venue
         )
         .filter(pl.col("seen").is_not_null())
-        .select("start", "venue")
+        .with_columns((pl.col("start") - pl.col("seen")).alias("age"))
     )
+    # Who is expected at each start: venues with a candle within stale_after_s before it.
+    expected = grid.filter(pl.col("age") <= stale_after_s).select("start", "venue")
     # Outliers against the median close of the venues present.
     n_present = pl.len().over("start")
     deviation = (pl.col("close") / pl.col("close").median().over("start") - 1.0).abs()
@@ -192,13 +212,34 @@ def composite(
         .group_by("start")
         .agg(pl.col("venue").sort().alias("excluded"))
     )
+    horizon = max(forget_after_s, 2 * res)
+    absent = grid.join(df.select("start", "venue"), on=["start", "venue"], how="anti").filter(
+        pl.col("age") <= horizon
+    )
+    reason = (
+        pl.when(pl.col("age") <= stale_after_s).then(pl.lit("missing")).otherwise(pl.lit("stale"))
+    )
+    flags = (
+        pl.concat(
+            [
+                df.filter(~pl.col("_keep")).select(
+                    "start", pl.format("{}:outlier", "venue").alias("flag")
+                ),
+                absent.select("start", pl.format("{}:{}", "venue", reason).alias("flag")),
+            ]
+        )
+        .group_by("start")
+        .agg(pl.col("flag").sort().alias("flags"))
+    )
     out = (
         agg.join(excluded, on="start", how="left")
+        .join(flags, on="start", how="left")
         .with_columns(
             pl.lit(COMPOSITE_VENUE).alias("venue"),
             pl.lit(symbol).alias("symbol"),
             pl.lit(res).alias("resolution_s"),
             pl.col("excluded").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+            pl.col("flags").fill_null(pl.lit([], dtype=pl.List(pl.String))),
         )
         .sort("start")
     )

@@ -24,6 +24,7 @@ from btcpulse.store.writes import put_errors
 from btcpulse.timeutil import to_epoch_us, utcnow
 
 from .derived import Touched
+from .news import copy_rows, fold, item_of, merge_stored
 from .text import cluster_stories, tag_news
 from .windows import recompute
 
@@ -53,6 +54,10 @@ def news_payload(
         "published_at": item.published_at.isoformat(),
         "lang": item.lang,
         "replay": item.replay,
+        "author": item.author,
+        "time_estimated": item.time_estimated,
+        "has_body": bool(item.body),
+        "relevant": None,
         "sentiment": score,
         "sentiment_label": label,
         "topics": [],
@@ -78,37 +83,26 @@ def candle_payload(row: dict[str, Any]) -> dict[str, Any]:
         "volume": row["volume"],
         "vwap": vwap(row["quote_volume"], row["volume"]),
         "trades": int(row["trades"]),
+        **(
+            {"venues": row["venues"], "flags": row["flags"]}
+            if row.get("flags") is not None  # composite windows: who is left out, and why
+            else {}
+        ),
     }
 
 
 def _news(
     conn: Connection, items: list[NewsItem], scorer: SentimentScorer
-) -> list[AnalyticsUpdate]:
+) -> tuple[list[AnalyticsUpdate], list[NewsItem]]:
+    """Merge each article's copies with its stored row (see ``news.py``), write the rows,
+    enrich them. Returns the updates and the merged articles (plus, for articles whose time
+    moved, their previous version: its windows need revisiting too)."""
     if not items:
-        return []
-    unique = list({i.id: i for i in items}.values())
-    upsert(
-        conn,
-        t.news,
-        [
-            {
-                "id": i.id,
-                "source": i.source,
-                "url": i.url,
-                "title": i.title,
-                "summary": i.summary,
-                "published_at": i.published_at,
-                "fetched_at": i.fetched_at,
-                "lang": i.lang,
-                "replay": i.replay,
-                "author": i.author,
-                "body": i.body,
-                "time_estimated": i.time_estimated,
-                "relevant": True,
-            }
-            for i in unique
-        ],
-    )
+        return [], []
+    rows, moved = merge_stored(conn, fold(copy_rows(items)))
+    upsert(conn, t.news, rows)
+    unique = [item_of(r) for r in rows]
+    by_id = {r["id"]: r for r in rows}
     scored = score_news(
         pl.DataFrame({"id": [i.id for i in unique], "title": [i.title for i in unique]}), scorer
     )
@@ -133,12 +127,18 @@ def _news(
         AnalyticsUpdate(
             key=f"news:{i.id}",
             kind="news",
-            data=news_payload(i, float(s), str(lbl), {**tags[i.id], **stories.get(i.id, {})}),
+            data=news_payload(
+                i,
+                float(s),
+                str(lbl),
+                {**tags[i.id], **stories.get(i.id, {}), "relevant": by_id[i.id]["relevant"]},
+            ),
             time=now,
         )
         for i, s, lbl in zip(unique, scored["sentiment"], scored["sentiment_label"], strict=True)
     ]
-    return news_updates + story_updates
+    previous = [i.model_copy(update={"published_at": moved[i.id]}) for i in unique if i.id in moved]
+    return news_updates + story_updates, unique + previous
 
 
 def _prices(
@@ -232,7 +232,8 @@ def apply_batch(
             letters.append(bad)
             outcome.dead_letters.append(bad)
     now = utcnow()
-    outcome.updates.extend(_news(conn, news, scorer))
+    news_updates, news = _news(conn, news, scorer)
+    outcome.updates.extend(news_updates)
     price_updates, candles = _prices(conn, trades, bars, now)
     outcome.updates.extend(price_updates)
     outcome.touched = _touched(news, candles)

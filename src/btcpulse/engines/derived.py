@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, delete, func, select
 
 from btcpulse.analytics.alerts import Rule, evaluate
 from btcpulse.analytics.bursts import (
     DEFAULT_RESOLUTIONS,
+    TERM_PREFIX,
     Z_ALERT,
     bursts,
     term_volumes,
@@ -26,6 +27,7 @@ from btcpulse.analytics.bursts import (
 )
 from btcpulse.analytics.impact import price_impact
 from btcpulse.analytics.index import sentiment_index
+from btcpulse.analytics.topics import TOPICS
 from btcpulse.events import AnalyticsUpdate
 from btcpulse.store import schema as t
 from btcpulse.store.upsert import upsert
@@ -123,11 +125,26 @@ def _bursts(
         )
         lo, hi = windows[0] - BASELINE_WINDOWS * res, windows[-1] + res
         news = _news(conn, replay, lo, hi, version)
-        topics = bursts(topic_volumes(news, res), windows, res, baseline=BASELINE_WINDOWS)
+        topics = bursts(
+            topic_volumes(news, res), windows, res, baseline=BASELINE_WINDOWS, keys=TOPICS
+        )
         terms = bursts(
             term_volumes(news, res), windows, res, baseline=BASELINE_WINDOWS, dense=False
         ).filter(pl.col("z") >= Z_ALERT)
         rows = pl.concat([topics, terms])
+        # A term kept only while it bursts: drop the rescored windows' term rows first, so a
+        # term that no longer bursts there (more baseline arrived) leaves no stale row.
+        b = t.bursts.c
+        conn.execute(
+            delete(t.bursts).where(
+                and_(
+                    b.replay == replay,
+                    b.resolution_s == res,
+                    b.start.in_(windows),
+                    b.key.startswith(TERM_PREFIX),
+                )
+            )
+        )
         upsert(conn, t.bursts, rows.with_columns(pl.lit(replay).alias("replay")).to_dicts())
         out.append(rows)
     return pl.concat(out) if out else pl.DataFrame()

@@ -3,16 +3,20 @@
 For each (venue, symbol), the touched windows of each stored resolution are recomputed from
 their inputs read back from the store: raw trades for 1 s, then each level from the level
 below (and venue bars where a level has no finer candles). Replaying a batch rewrites the
-same rows with the same values.
+same rows with the same values. The composite of each rewritten window (live venues of one
+symbol; quotes are never mixed) is rewritten too, with its flags in ``composite_flags``: the
+flags of a window are those known when it was last rewritten (a venue's late trades for an
+earlier window do not revisit the later windows' "stale" flags).
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import timedelta
 
 import polars as pl
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, func, select
 
 from btcpulse.analytics.candles import (
     BAR_SCHEMA,
@@ -27,11 +31,20 @@ from btcpulse.analytics.candles import (
 )
 from btcpulse.analytics.market import composite
 from btcpulse.store import schema as t
+from btcpulse.store.upsert import upsert
 from btcpulse.store.writes import put_candles
 from btcpulse.timeutil import from_epoch_s
 
 Series = tuple[str, str]  # (venue, symbol)
 COMPOSITE = "composite"
+FORGET_AFTER_S = 3600
+"""A venue silent for longer is no longer flagged stale in the composite (health shows it)."""
+PRIOR_SCHEMA: dict[str, type[pl.DataType] | pl.DataType] = {"venue": pl.String, "start": pl.Int64}
+FLAGGED_SCHEMA: dict[str, type[pl.DataType] | pl.DataType] = {
+    **CANDLE_SCHEMA,
+    "venues": pl.Int32,
+    "flags": pl.List(pl.String),
+}
 
 
 def _read_trades(conn: Connection, s: Series, lo: int, hi: int) -> pl.DataFrame:
@@ -137,14 +150,36 @@ def recompute(
             out.append(level_df)
             carried = set(windows)
     changed = pl.concat(out) if out else pl.DataFrame(schema=CANDLE_SCHEMA)
-    return pl.concat([changed, _composites(conn, changed)])
+    return pl.concat([changed, _composites(conn, changed)], how="diagonal")
+
+
+def _prior(conn: Connection, symbol: str, res: int, lo: int) -> pl.DataFrame:
+    """Each live venue's last candle start before ``lo`` (within the flags' horizon)."""
+    c = t.candles.c
+    rows = conn.execute(
+        select(c.venue, func.max(c.start))
+        .where(
+            and_(
+                c.symbol == symbol,
+                c.resolution_s == res,
+                c.replay.is_(False),
+                c.venue != COMPOSITE,
+                c.start < lo,
+                c.start >= lo - max(FORGET_AFTER_S, 2 * res),
+            )
+        )
+        .group_by(c.venue)
+    ).all()
+    return pl.DataFrame([tuple(r) for r in rows], schema=PRIOR_SCHEMA, orient="row")
 
 
 def _composites(conn: Connection, changed: pl.DataFrame) -> pl.DataFrame:
-    """Rewrite the composite candle (all live venues of a symbol) of every changed window."""
+    """Rewrite the composite candle (all live venues of a symbol) of every changed window, and
+    its flags (venues left out as outliers, missing or stale: ``analytics.market.composite``).
+    Returns the composite candles with ``venues`` and ``flags`` columns."""
     live = changed.filter(~pl.col("venue").str.starts_with("replay:"))
     if live.is_empty():
-        return pl.DataFrame(schema=CANDLE_SCHEMA)
+        return pl.DataFrame(schema=FLAGGED_SCHEMA)
     parts = []
     keys = live.select("symbol", "resolution_s", "start").unique()
     for (symbol, res), group in keys.group_by(["symbol", "resolution_s"]):
@@ -163,10 +198,33 @@ def _composites(conn: Connection, changed: pl.DataFrame) -> pl.DataFrame:
             )
         ).all()
         venues = pl.DataFrame([tuple(r) for r in rows], schema=CANDLE_SCHEMA, orient="row")
-        if venues["venue"].n_unique() == 1:  # one live venue: the composite is its copy
-            parts.append(venues.with_columns(pl.lit(COMPOSITE).alias("venue")))
+        prior = _prior(conn, str(symbol), int(res), starts[0])
+        names = set(venues["venue"].to_list()) | set(prior["venue"].to_list())
+        if len(names) == 1:  # one live venue: the composite is its copy
+            parts.append(
+                venues.with_columns(
+                    pl.lit(COMPOSITE).alias("venue"),
+                    pl.lit(1, dtype=pl.Int32).alias("venues"),
+                    pl.lit([], dtype=pl.List(pl.String)).alias("flags"),
+                )
+            )
         else:
-            parts.append(composite(venues).select(list(CANDLE_SCHEMA)))
-    result = pl.concat(parts, how="vertical_relaxed").cast(CANDLE_SCHEMA)  # type: ignore[arg-type]
-    put_candles(conn, result)
+            comp = composite(venues, prior=prior, forget_after_s=FORGET_AFTER_S)
+            parts.append(comp.select(list(FLAGGED_SCHEMA)))
+    result = pl.concat(parts, how="vertical_relaxed").cast(FLAGGED_SCHEMA)  # type: ignore[arg-type]
+    put_candles(conn, result.select(list(CANDLE_SCHEMA)))
+    upsert(
+        conn,
+        t.composite_flags,
+        [
+            {
+                "symbol": r["symbol"],
+                "resolution_s": r["resolution_s"],
+                "start": r["start"],
+                "venues": r["venues"],
+                "flags": json.dumps(r["flags"]),
+            }
+            for r in result.select("symbol", "resolution_s", "start", "venues", "flags").to_dicts()
+        ],
+    )
     return result

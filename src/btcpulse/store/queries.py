@@ -114,8 +114,11 @@ def news(
     hi: datetime | None = None,
     source: str | None = None,
     topic: str | None = None,
+    relevant: bool | None = None,
+    article_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Articles newest first, with sentiment, topics, entities and their story."""
+    """Articles newest first, with sentiment, topics, entities and their story (``relevant``:
+    only those about Bitcoin, or only those not; ``article_id``: that one article)."""
     n, e, g = t.news.c, t.enrichments.c, t.news_tags.c
     ns, st = t.news_stories.c, t.stories.c
     q = (
@@ -128,6 +131,10 @@ def news(
             n.published_at,
             n.lang,
             n.replay,
+            n.author,
+            n.time_estimated,
+            n.relevant,
+            (func.length(n.body) > 0).label("has_body"),
             e.sentiment,
             e.sentiment_label,
             g.topics,
@@ -154,6 +161,10 @@ def news(
         q = q.where(n.source == source)
     if topic:
         q = q.where(g.topics.contains(json.dumps(topic)))
+    if relevant is not None:
+        q = q.where(n.relevant == relevant)
+    if article_id is not None:
+        q = q.where(n.id == article_id)
     return [
         {
             "id": r.id,
@@ -164,6 +175,10 @@ def news(
             "published_at": r.published_at.isoformat(),
             "lang": r.lang,
             "replay": bool(r.replay),
+            "author": r.author,
+            "time_estimated": bool(r.time_estimated),
+            "has_body": bool(r.has_body),
+            "relevant": bool(r.relevant),
             "sentiment": r.sentiment,
             "sentiment_label": r.sentiment_label,
             "topics": json.loads(r.topics) if r.topics else [],
@@ -173,6 +188,13 @@ def news(
         }
         for r in conn.execute(q)
     ]
+
+
+def news_body(conn: Connection, article_id: str) -> str | None:
+    """The article's full text as extracted (plain text), or None if there is no such article."""
+    n = t.news.c
+    value = conn.execute(select(n.body).where(n.id == article_id)).scalar_one_or_none()
+    return None if value is None else str(value)
 
 
 def stories(conn: Connection, *, limit: int, min_sources: int = 1) -> list[dict[str, Any]]:
@@ -208,7 +230,10 @@ def health(conn: Connection) -> dict[str, Any]:
     engine: dict[str, Any] = {"lag": None, "last_batch_at": None, "status": "down"}
     for r in conn.execute(select(t.source_health).order_by(t.source_health.c.name)):
         status = r.status
-        if status == "up" and now - r.updated_at > STALE_AFTER:
+        # A poller is stale once it misses its own next poll by a margin; a stream after
+        # STALE_AFTER without a report.
+        due = (r.next_poll_at + STALE_AFTER) if r.next_poll_at else (r.updated_at + STALE_AFTER)
+        if status == "up" and now > max(due, r.updated_at + STALE_AFTER):
             status = "stale"
         row = {
             "name": r.name,

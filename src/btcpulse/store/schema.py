@@ -184,6 +184,16 @@ candles = Table(
     Column("replay", Boolean, nullable=False),
 )
 
+composite_flags = Table(
+    "composite_flags",
+    metadata,
+    Column("symbol", String(32), primary_key=True),
+    Column("resolution_s", Integer, primary_key=True),
+    Column("start", BigInteger, primary_key=True),
+    Column("venues", Integer, nullable=False),  # venues in the composite window
+    Column("flags", Text, nullable=False),  # JSON list of "<venue>:outlier|missing|stale"
+)
+
 errors = Table(
     "errors",
     metadata,

@@ -89,6 +89,9 @@ def get_news(
     to: Time = None,
     source: str | None = None,
     topic: Annotated[str | None, Query(description="Only articles with this topic")] = None,
+    relevant: Annotated[
+        bool | None, Query(description="true: only articles about Bitcoin; false: only others")
+    ] = None,
 ) -> dict[str, Any]:
     with store_of(request).read() as conn:
         seq = queries.last_seq(conn)
@@ -100,8 +103,28 @@ def get_news(
             hi=require_aware("to", to),
             source=source,
             topic=topic,
+            relevant=relevant,
         )
     return {"items": items, "seq": seq}
+
+
+@router.get(
+    "/news/{article_id}",
+    summary="One article, with its full text (plain text) when the article page was fetched",
+    description="``body`` is text extracted from a web page: untrusted, to be shown as text.",
+)
+def get_article(request: Request, article_id: str) -> dict[str, Any]:
+    with store_of(request).read() as conn:
+        found = queries.news(
+            conn,
+            model_version=model_version(request.app.state.settings.sentiment_model),
+            limit=1,
+            article_id=article_id,
+        )
+        body = queries.news_body(conn, article_id) if found else None
+    if not found:
+        raise HTTPException(404, "no such article")
+    return {**found[0], "body": body or ""}
 
 
 @router.get("/stories", summary="Stories across outlets, latest first, with their source count")

@@ -95,7 +95,12 @@ def create_app(settings: Settings) -> FastAPI:
         except SQLAlchemyError as exc:
             checks["store"] = f"unreachable: {type(exc).__name__}"
         try:
-            EmbeddedLog(settings.resolved_bus_path)
+            if settings.mode == "distributed":
+                from btcpulse.bus.kafka import KafkaBus
+
+                KafkaBus(settings.kafka_bootstrap).ping(timeout=2.0)
+            else:
+                EmbeddedLog(settings.resolved_bus_path)
             checks["bus"] = "ok"
         except Exception as exc:
             checks["bus"] = f"unreachable: {type(exc).__name__}"

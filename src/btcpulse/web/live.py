@@ -22,7 +22,7 @@ import structlog
 from fastapi import WebSocket, WebSocketDisconnect
 
 from btcpulse.bus.base import Message
-from btcpulse.bus.embedded import EmbeddedLog
+from btcpulse.bus.factory import open_bus
 from btcpulse.config import Settings
 from btcpulse.events import AnalyticsUpdate, parse_event
 from btcpulse.store.db import Store
@@ -133,9 +133,7 @@ class Broadcaster:
     ) -> None:
         """Tail the updates topic in a thread that owns its consumer (and closes it itself:
         closing a SQLite connection under a running poll would crash the process)."""
-        consumer = EmbeddedLog(self.s.resolved_bus_path).consumer(
-            f"web-{os.getpid()}-{uuid.uuid4().hex[:6]}", "latest"
-        )
+        consumer = open_bus(self.s).consumer(f"web-{os.getpid()}-{uuid.uuid4().hex[:6]}", "latest")
         try:
             consumer.subscribe([self.s.topic_updates])
             while not stop.is_set():

@@ -32,39 +32,60 @@ def _entry_time(entry: Any) -> datetime | None:
     return None
 
 
+def _looks_like_html(body: bytes, content_type: str) -> bool:
+    head = body[:1024].lstrip().lower()
+    return "html" in content_type.lower() or head.startswith((b"<!doctype html", b"<html"))
+
+
+def _letter(source: str, reason: str, payload: str = "") -> DeadLetter:
+    return DeadLetter(stage="collect", source=source, reason=reason[:2000], payload=payload)
+
+
 def parse_feed(
-    body: bytes, *, source: str, fetched_at: datetime, id_prefix: str = ""
+    body: bytes,
+    *,
+    source: str,
+    fetched_at: datetime,
+    id_prefix: str = "",
+    content_type: str = "",
 ) -> tuple[list[NewsItem], list[DeadLetter]]:
-    """Parse a feed document. Never raises: whatever cannot be used is a dead letter."""
+    """Parse a feed document. Never raises: whatever cannot be used is a dead letter.
+
+    A document feedparser had to repair (truncated or invalid XML, bytes that do not match the
+    declared encoding) keeps the items it yielded and adds one dead letter saying why.
+    ``content_type`` (the HTTP header) only sharpens the reason when HTML came instead of a
+    feed: it is not given to feedparser, whose media-type rules flag most real feeds.
+    """
     items: list[NewsItem] = []
     letters: list[DeadLetter] = []
     parsed = feedparser.parse(_EMPTY_DC_DESCRIPTION.sub(b"", body))
+    why = parsed.get("bozo_exception")
     if not parsed.entries and (parsed.bozo or not parsed.get("version")):
-        why = parsed.get("bozo_exception") or "no RSS/Atom document found"
-        reason = f"not a usable feed: {why!r}"
+        if _looks_like_html(body, content_type):
+            reason = f"not a usable feed: an HTML page (Content-Type {content_type or 'unset'})"
+        elif not body.strip():
+            reason = "not a usable feed: empty body"
+        else:
+            reason = f"not a usable feed: {why or 'no RSS/Atom document found'!r}"
+        payload = body[:2000].decode("utf-8", errors="replace")
+        return items, [_letter(source, reason, payload)]
+    if parsed.bozo:
         letters.append(
-            DeadLetter(
-                stage="collect",
-                source=source,
-                reason=reason[:2000],
-                payload=body[:2000].decode("utf-8", errors="replace"),
-            )
+            _letter(source, f"malformed feed, {len(parsed.entries)} entries kept: {why!r}")
         )
-        return items, letters
     for entry in parsed.entries:
         link = (entry.get("link") or "").strip()
         title = clean_text(entry.get("title", ""), 2000)
         if not link.startswith(("http://", "https://")) or not title:
             letters.append(
-                DeadLetter(
-                    stage="collect",
-                    source=source,
-                    reason="feed entry without an http(s) link or a title",
-                    payload=repr(dict(entry))[:5000],
+                _letter(
+                    source,
+                    "feed entry without an http(s) link or a title",
+                    repr(dict(entry))[:5000],
                 )
             )
             continue
-        published = _entry_time(entry) or fetched_at
+        published = _entry_time(entry)
         items.append(
             NewsItem(
                 id=id_prefix + article_id(link),
@@ -72,9 +93,11 @@ def parse_feed(
                 url=link,
                 title=title,
                 summary=clean_text(entry.get("summary", ""), 20000),
-                published_at=published,
+                published_at=published or fetched_at,
                 fetched_at=fetched_at,
                 lang=(parsed.feed.get("language") or "en")[:2].lower(),
+                author=clean_text(entry.get("author", ""), 500),
+                time_estimated=published is None,
             )
         )
     return items, letters

@@ -1,142 +1,138 @@
-"""Coinbase Advanced Trade WebSocket (``market_trades``) → ``Trade`` events.
+"""Coinbase Advanced Trade WebSocket (``market_trades``, optional ``ticker``) → ``Trade`` events.
 
-Subscribes to ``market_trades`` and ``heartbeats`` for the configured products; reconnects
-with jittered backoff; malformed frames become dead letters and never stop the stream.
+Subscribes to ``market_trades`` and ``heartbeats`` for the configured products (the heartbeats
+keep a quiet connection alive and carry the connection's ``sequence_num``, whose jumps reveal a
+lost frame). ``ticker`` frames are understood (they carry no trade and give nothing). Backfill:
+the public ``GET /api/v3/brokerage/market/products/{id}/ticker?limit=&start=&end=`` (newest
+first), paged backwards in time.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import time
-from typing import Any
+from typing import Any, ClassVar
 
-import structlog
-import websockets
-from pydantic import ValidationError
+import httpx
 
 from btcpulse.bus.base import Producer
 from btcpulse.collectors.backoff import Backoff
-from btcpulse.collectors.health import HealthReporter
 from btcpulse.config import Settings
-from btcpulse.events import DeadLetter, Trade, encode
+from btcpulse.events import DeadLetter, Trade
 from btcpulse.store.db import Store
-from btcpulse.timeutil import to_epoch_us
 
-log = structlog.get_logger("coinbase")
+from .stream import StreamCollector, Venue
+from .wire import (
+    BackfillError,
+    Frame,
+    as_text,
+    dead_letter,
+    fast_loads,
+    from_iso,
+    get_json,
+    trade,
+)
 
 VENUE = "coinbase"
-HEALTH_EVERY_S = 5.0
+PAGE = 1000
+
+
+def _trade(tr: dict[str, Any]) -> Trade:
+    return trade(
+        VENUE,
+        tr["product_id"],
+        tr["trade_id"],
+        tr["price"],
+        tr["size"],
+        str(tr.get("side", "")).lower(),
+        from_iso(tr["time"]),
+    )
+
+
+class Coinbase(Venue):
+    name: ClassVar[str] = VENUE
+
+    def __init__(self, channels: tuple[str, ...] = ("market_trades", "heartbeats")) -> None:
+        self.channels = channels
+
+    def parse(self, raw: str | bytes) -> Frame:
+        text = as_text(raw)
+        try:
+            msg: Any = fast_loads(text)
+            if not isinstance(msg, dict):
+                raise ValueError("frame is not a JSON object")
+            if msg.get("type") == "error":
+                raise ValueError(f"venue error: {msg.get('message')}")
+            seq = msg.get("sequence_num")
+            seq = int(seq) if seq is not None else None
+            if msg.get("channel") != "market_trades":
+                return Frame([], [], seq)
+            trades = [_trade(tr) for ev in msg["events"] for tr in ev.get("trades", [])]
+            return Frame(trades, [], seq)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return Frame([], [dead_letter(VENUE, text, exc)])
+
+    def subscribe_messages(self, symbols: list[str]) -> list[str]:
+        return [json.dumps(m) for m in subscriptions(symbols, self.channels)]
+
+    async def backfill(
+        self, http: httpx.AsyncClient, symbol: str, after: Trade, before: Trade | None
+    ) -> list[Trade]:
+        start = int(after.time.timestamp())
+        end = int(before.time.timestamp()) + 1 if before is not None else None
+        out: list[Trade] = []
+        while True:
+            params: dict[str, Any] = {"limit": PAGE, "start": str(start)}
+            if end is not None:
+                params["end"] = str(end)
+            path = f"/api/v3/brokerage/market/products/{symbol}/ticker"
+            body = await get_json(http, path, params)
+            if not isinstance(body, dict) or not isinstance(body.get("trades"), list):
+                raise BackfillError(f"unexpected answer: {str(body)[:200]}")
+            page = [_trade(tr) for tr in body["trades"]]
+            out += page
+            if len(page) < PAGE or len(out) >= 50_000:
+                return out
+            oldest = min(int(t.time.timestamp()) for t in page)
+            if end is not None and oldest >= end:
+                return out
+            end = oldest + 1  # the next (older) page; overlaps are dropped by trade id
 
 
 def parse_frame(raw: str | bytes) -> tuple[list[Trade], list[DeadLetter]]:
     """One WebSocket frame → trades (``market_trades`` only; other channels give nothing)."""
-    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-    try:
-        msg: Any = json.loads(text)
-        if not isinstance(msg, dict):
-            raise ValueError("frame is not a JSON object")
-        if msg.get("type") == "error":
-            raise ValueError(f"venue error: {msg.get('message')}")
-        if msg.get("channel") != "market_trades":
-            return [], []
-        trades = []
-        for ev in msg["events"]:
-            for tr in ev.get("trades", []):
-                side = str(tr.get("side", "")).lower()
-                trades.append(
-                    Trade(
-                        exchange=VENUE,
-                        symbol=tr["product_id"],
-                        trade_id=str(tr["trade_id"]),
-                        price=tr["price"],
-                        size=tr["size"],
-                        side=side if side in ("buy", "sell") else "unknown",
-                        time=tr["time"],
-                    )
-                )
-        return trades, []
-    except (ValueError, KeyError, TypeError, ValidationError) as exc:
-        return [], [
-            DeadLetter(
-                stage="collect",
-                source=VENUE,
-                reason=f"malformed frame: {type(exc).__name__}: {exc}"[:2000],
-                payload=text[:20000],
-            )
-        ]
+    frame = Coinbase().parse(raw)
+    return frame.trades, frame.letters
 
 
-def subscriptions(products: list[str]) -> list[dict[str, Any]]:
-    return [
-        {"type": "subscribe", "product_ids": products, "channel": "market_trades"},
-        {"type": "subscribe", "product_ids": products, "channel": "heartbeats"},
-    ]
+def subscriptions(
+    products: list[str], channels: tuple[str, ...] = ("market_trades", "heartbeats")
+) -> list[dict[str, Any]]:
+    return [{"type": "subscribe", "product_ids": products, "channel": ch} for ch in channels]
 
 
-class CoinbaseCollector:
-    def __init__(self, settings: Settings, producer: Producer, store: Store) -> None:
-        self.s = settings
-        self.producer = producer
-        self.health = HealthReporter(store, VENUE, "prices")
-        self.backoff = Backoff(base_s=1.0, cap_s=60.0)
+class CoinbaseCollector(StreamCollector):
+    """The Coinbase collector built from the settings (``coinbase_*``)."""
 
-    def _publish(self, trades: list[Trade], letters: list[DeadLetter]) -> None:
-        for tr in trades:
-            self.producer.produce(
-                self.s.topic_prices,
-                encode(tr),
-                key=f"{tr.exchange}:{tr.symbol}".encode(),
-                timestamp_ms=to_epoch_us(tr.time) // 1000,
-            )
-        for dl in letters:
-            self.producer.produce(self.s.topic_deadletters, encode(dl), key=dl.error_id.encode())
-        if trades or letters:
-            self.producer.flush()
-
-    async def _session(self) -> None:
-        async with websockets.connect(
-            self.s.coinbase_ws_url,
-            open_timeout=self.s.http_timeout_s,
-            ping_interval=20,
-            ping_timeout=20,
-            max_size=2**22,
-            user_agent_header=self.s.user_agent,
-        ) as ws:
-            for sub in subscriptions(self.s.coinbase_products):
-                await ws.send(json.dumps(sub))
-            self.health.up(detail="connected")
-            self.backoff.reset()
-            pending, last_report = 0, time.monotonic()
-            while True:
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), timeout=30.0)
-                except TimeoutError as exc:
-                    raise TimeoutError("no message (not even a heartbeat) for 30 s") from exc
-                trades, letters = parse_frame(raw)
-                self._publish(trades, letters)
-                pending += len(trades)
-                if time.monotonic() - last_report >= HEALTH_EVERY_S:
-                    self.health.up(items=pending, detail="connected")
-                    pending, last_report = 0, time.monotonic()
-
-    async def run(self, stop: asyncio.Event) -> None:
-        stopping = asyncio.create_task(stop.wait())
-        try:
-            while not stop.is_set():
-                session = asyncio.create_task(self._session())
-                await asyncio.wait({session, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                if stop.is_set():
-                    session.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await session
-                    return
-                exc = session.exception()
-                delay = self.backoff.next_delay()
-                reason = f"{type(exc).__name__}: {exc}"[:500] if exc else "session ended"
-                log.warning("coinbase.disconnected", reason=reason, retry_s=round(delay, 2))
-                self.health.down(reason, detail=f"reconnect in {delay:.0f}s")
-                await asyncio.wait({stopping}, timeout=delay)
-        finally:
-            stopping.cancel()
+    def __init__(
+        self,
+        settings: Settings,
+        producer: Producer,
+        store: Store,
+        *,
+        ws_url: str | None = None,
+        rest_url: str | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        super().__init__(
+            Coinbase(),
+            producer,
+            store,
+            ws_url=ws_url or settings.coinbase_ws_url,
+            rest_url=rest_url or settings.coinbase_rest_url,
+            symbols=list(settings.coinbase_products),
+            topic_prices=settings.topic_prices,
+            topic_deadletters=settings.topic_deadletters,
+            user_agent=settings.user_agent,
+            open_timeout_s=settings.http_timeout_s,
+            backoff=backoff,
+        )

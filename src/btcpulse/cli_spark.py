@@ -1,0 +1,68 @@
+"""``btcpulse spark``: the distributed engine (Spark Structured Streaming on a standalone
+cluster, Kafka in, PostgreSQL out)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from btcpulse.config import Settings
+
+spark_app = typer.Typer(
+    help="Distributed engine: Spark cluster and streaming job (needs the 'distributed' extra).",
+    no_args_is_help=True,
+)
+
+
+def _settings() -> Settings:
+    from btcpulse.logs import configure
+
+    s = Settings()
+    configure(s.log_level, s.log_json)
+    return s
+
+
+@spark_app.command("topics")
+def topics() -> None:
+    """Create the Kafka topics (partitions from BTCPULSE_KAFKA_PARTITIONS); existing ones stay."""
+    from btcpulse.bus.factory import bus_topics
+    from btcpulse.bus.kafka import KafkaBus
+
+    s = _settings()
+    wanted = bus_topics(s)
+    KafkaBus(s.kafka_bootstrap).create_topics(wanted)
+    for name, n in wanted.items():
+        typer.echo(f"{name}: {n} partition(s)")
+
+
+@spark_app.command("job")
+def job() -> None:
+    """Run the streaming job on BTCPULSE_SPARK_MASTER until SIGTERM (the checkpoint resumes it)."""
+    from btcpulse.engines.spark.job import run
+
+    run(_settings())
+
+
+@spark_app.command("up")
+def up(
+    workers: Annotated[int, typer.Option(min=1, help="Workers to start.")] = 2,
+    cores: Annotated[int, typer.Option(min=1, help="Cores per worker.")] = 1,
+    memory: Annotated[str, typer.Option(help="Memory per worker.")] = "1g",
+    logs: Annotated[Path | None, typer.Option(help="Log folder (default data_dir/spark).")] = None,
+) -> None:
+    """Start a standalone cluster (a master and N workers), then run the job on it."""
+    from btcpulse.engines.spark.cluster import start_cluster
+    from btcpulse.engines.spark.job import run
+
+    s = _settings()
+    folder = logs or s.data_dir / "spark"
+    typer.echo(f"starting a Spark master and {workers} worker(s); logs in {folder}")
+    cluster = start_cluster(folder, workers=workers, cores=cores, memory=memory)
+    typer.echo(f"cluster up: {cluster.master_url} (web UI {cluster.webui})")
+    try:
+        run(s.model_copy(update={"spark_master": cluster.master_url}), threading.Event())
+    finally:
+        cluster.stop()

@@ -19,6 +19,7 @@ import pytest
 from conftest import FIXTURES, REPLAY, drain_engine, free_port, wait_for
 from distributed_input import produce_all, recorded_messages
 from parity import assert_same_store, rows_of
+from sqlalchemy import select
 
 from btcpulse.bus.base import TopicPartition
 from btcpulse.bus.embedded import EmbeddedLog
@@ -26,6 +27,7 @@ from btcpulse.bus.factory import bus_topics
 from btcpulse.bus.kafka import KafkaBus
 from btcpulse.config import Settings
 from btcpulse.engines.spark.job import BATCH_MARK
+from btcpulse.store import schema as t
 from btcpulse.store.db import Store
 from btcpulse.store.writes import get_offsets
 from btcpulse.testing.services import Broker, Postgres
@@ -226,3 +228,58 @@ def _web_serves_live(dist: Settings, env: dict[str, str], tmp_path: Path, kafka:
     finally:
         web.send_signal(signal.SIGTERM)
         web.wait(20)
+
+
+def test_replay_collector_produces_into_kafka(
+    tmp_path: Path, kafka_broker: Broker, postgres: Postgres
+) -> None:
+    """A collector in distributed mode (the replay of recorded data) writes to Kafka, keyed,
+    and records its health in PostgreSQL."""
+    from btcpulse.collectors.replay.bundle import load_bundle
+
+    tag = os.urandom(3).hex()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTCPULSE_")}
+    pg_url = postgres.new_database("replay")
+    env.update(
+        BTCPULSE_MODE="distributed",
+        BTCPULSE_DATA_DIR=str(tmp_path / "var"),
+        BTCPULSE_STORE_URL=pg_url,
+        BTCPULSE_KAFKA_BOOTSTRAP=kafka_broker.bootstrap,
+        BTCPULSE_TOPIC_NEWS=f"news.raw.{tag}",
+        BTCPULSE_TOPIC_PRICES=f"prices.ticks.{tag}",
+    )
+    s = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        topic_news=env["BTCPULSE_TOPIC_NEWS"],
+        topic_prices=env["BTCPULSE_TOPIC_PRICES"],
+    )
+    kafka = KafkaBus(kafka_broker.bootstrap, session_timeout_ms=6000)
+    kafka.create_topics(bus_topics(s))
+    replay = subprocess.Popen(
+        [sys.executable, "-m", "btcpulse", "replay", str(REPLAY), "--mode", "always"],
+        env=env,
+        stdout=(tmp_path / "replay.log").open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    history = len(load_bundle(REPLAY).records)  # the recorded days, shifted to end now
+    c = kafka.consumer(f"check-{tag}")
+    c.subscribe([s.topic_news, s.topic_prices])
+    got: list[Any] = []
+    try:
+        wait_for(lambda: got.extend(c.poll(0.5, 5000)) or len(got) >= history, 120, "the history")
+    finally:
+        replay.send_signal(signal.SIGTERM)
+        replay.wait(30)
+        c.close()
+    values = [json.loads(m.value) for m in got]
+    ids = [v.get("id") or (v["venue"], v["open_time"]) for v in values]
+    assert len(set(map(str, ids))) == len(ids)  # nothing twice
+    news = [m for m in got if m.topic == s.topic_news]
+    assert news and all(json.loads(m.value)["source"].startswith("replay:") for m in news)
+    assert {m.key for m in got if m.topic == s.topic_prices} == {b"replay:binanceus:BTC-USD"}
+    assert replay.returncode == 0
+    health = Store(pg_url)
+    with health.read() as conn:
+        names = {r.name for r in conn.execute(select(t.source_health))}
+    assert "replay" in names

@@ -196,3 +196,54 @@ def test_parsers_never_raise(venue: str, raw: str | bytes) -> None:
 )
 def test_parsers_never_raise_on_any_json(venue: str, obj: object) -> None:
     make_venue(venue).parse(json.dumps(obj))
+
+
+def test_epoch_times_are_exact_and_out_of_range_is_a_dead_letter() -> None:
+    from btcpulse.collectors.prices.wire import from_ms, from_seconds_text, from_us
+
+    assert from_ms(1796126663007) == datetime(2026, 12, 1, 12, 4, 23, 7000, tzinfo=UTC)
+    assert from_us("1618678142557535") == datetime(2021, 4, 17, 16, 49, 2, 557535, tzinfo=UTC)
+    assert from_seconds_text("1618678142.557535") == from_us(1618678142557535)
+    assert from_ms(-1) == datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+    huge = {"e": "aggTrade", "s": "BTCUSDT", "a": 1, "p": "1", "q": "1", "T": 10**20, "m": False}
+    trades, letters = binance.parse_frame(json.dumps(huge))
+    assert trades == [] and len(letters) == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1",
+        "1.5",
+        "1.",
+        ".5",
+        "0.000",
+        "1e5",
+        "1E-3",
+        "\u0661\u0662",
+        "\uff11.\uff15",
+        "+1",
+        "-1",
+        ".",
+        "1..2",
+        "",
+    ],
+)
+def test_decimal_fast_path_accepts_what_the_pattern_does(text: str) -> None:
+    from btcpulse.collectors.prices.wire import _DECIMAL, decimal_str
+
+    if _DECIMAL.fullmatch(text):
+        assert decimal_str(text) == text
+    else:
+        with pytest.raises(ValueError):
+            decimal_str(text)
+
+
+def test_kraken_one_trade_fast_path_equals_the_general_one() -> None:
+    tr = {"symbol": "BTC/USD", "side": "sell", "trade_id": 7, "timestamp": "2026-01-01T00:00:00Z"}
+    one = json.dumps({"channel": "trade", "data": [{"qty": 0.50, "price": 105944.20, **tr}]})
+    one = one.replace("0.5,", "0.50,").replace("105944.2,", "105944.20,")
+    two = json.dumps({"channel": "trade", "data": [{"price": 1.0, "qty": 2, **tr}] * 2})
+    (t,), _ = kraken.parse_frame(one)
+    assert (t.price, t.size, t.side, t.trade_id) == ("105944.20", "0.50", "sell", "7")
+    assert [(x.price, x.size) for x in kraken.parse_frame(two)[0]] == [("1.0", "2")] * 2

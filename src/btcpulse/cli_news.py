@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from typing import Annotated
 
 import typer
@@ -75,8 +76,11 @@ def collect_news(
             _run_async(lambda stop: run_sources(sources, s, producer, store, stop))
         finally:
             if spider is not None:
-                spider.terminate()
-                spider.wait(30)
+                try:  # a Ctrl-C reached its process group too: let it finish by itself
+                    spider.wait(5)
+                except subprocess.TimeoutExpired:
+                    spider.terminate()
+                    spider.wait(30)
         return
     active = [x for x in sources if x.active]
     width = max((len(x.name) for x in sources), default=10)

@@ -40,7 +40,7 @@ def collect_prices(
 ) -> None:
     """Stream live trades from the exchanges' WebSockets into the bus: reconnects with
     backoff, backfills missed trades from REST, records malformed frames as dead letters."""
-    from btcpulse.bus.embedded import EmbeddedLog
+    from btcpulse.bus.factory import open_bus
     from btcpulse.cli import _run_async, _settings, _store
     from btcpulse.collectors.prices.venues import collector
 
@@ -50,7 +50,7 @@ def collect_prices(
         typer.echo("error: --url/--rest-url need exactly one --venue", err=True)
         raise typer.Exit(2)
     store = _store(s)
-    producer = EmbeddedLog(s.resolved_bus_path).producer()
+    producer = open_bus(s).producer()
     collectors = [
         collector(n, s, producer, store, ws_url=url, rest_url=rest_url, symbols=symbol)
         for n in names

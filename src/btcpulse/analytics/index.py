@@ -15,8 +15,8 @@ components, each in [0, 100] with 50 meaning "normal / no information":
   baseline → 50, three times it → about 75; the +1s keep a quiet feed near 50.
 - **price momentum** ``momentum_c = 100 · L(r / (MOMENTUM_SCALE · sqrt(W / 3600)))``, ``r`` the
   log return from the price at ``T - W`` to the price at ``T`` (the price at ``x`` is the close
-  of the last candle *ending* in ``(x - W, x]``: a minute still open at ``x`` is not used). With the default scale a +1 % hour gives 73,
-  +2 % 88, -3 % 5. 50 when either price is unknown.
+  of the last candle *ending* in ``(x - W, x]``: a minute still open at ``x`` is not used).
+  With the default scale a +1 % hour gives 73, +2 % 88, -3 % 5. 50 when either price is unknown.
 - **volatility** ``volatility_c = 100 · L(-ln q)  =  100 / (1 + q)``, ``q`` the ratio of the
   realised volatility of the window to its trailing level over ``VOL_LOOKBACK_S`` (24 h, ending
   at ``T``), both as variance per second of the 1-minute log returns

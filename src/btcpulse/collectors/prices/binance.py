@@ -33,6 +33,7 @@ from .wire import (
     trade,
 )
 
+_tuple_new = tuple.__new__  # a ``Frame`` without its Python-level ``__new__``
 VENUE = "binance"
 PAGE = 1000
 QUOTES = (
@@ -82,14 +83,14 @@ class Binance(Venue):
                 raise ValueError("stream data is not a JSON object")
             kind = data.get("e")
             if kind == "aggTrade":
-                return Frame([_agg(data, normalise(data["s"]))], [])
+                return _tuple_new(Frame, ([_agg(data, normalise(data["s"]))], [], None, None))
             if kind == "trade":
                 side = "sell" if data["m"] is True else "buy"
                 tr = trade(
                     VENUE, normalise(data["s"]), data["t"], data["p"], data["q"], side,
                     from_ms(data["T"]),
                 )  # fmt: skip
-                return Frame([tr], [])
+                return _tuple_new(Frame, ([tr], [], None, None))
             return Frame([], [])  # subscription answers, depth, bookTicker, kline...
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             return Frame([], [dead_letter(VENUE, text, exc)])

@@ -36,6 +36,7 @@ from .wire import (
     trade,
 )
 
+_tuple_new = tuple.__new__  # a ``Frame`` without its Python-level ``__new__``
 VENUE = "bitstamp"
 QUOTES = ("usdt", "usdc", "pax", "usd", "eur", "gbp", "btc", "eth")
 _SIDES = {"0": "buy", "1": "sell"}
@@ -87,7 +88,7 @@ class Bitstamp(Venue):
                 _SIDES.get(str(d.get("type")), ""),
                 from_us(d["microtimestamp"]),
             )
-            return Frame([tr], [])
+            return _tuple_new(Frame, ([tr], [], None, None))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             return Frame([], [dead_letter(VENUE, text, exc)])
 

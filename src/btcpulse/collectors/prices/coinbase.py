@@ -32,6 +32,7 @@ from .wire import (
     trade,
 )
 
+_tuple_new = tuple.__new__  # a ``Frame`` without its Python-level ``__new__``
 VENUE = "coinbase"
 PAGE = 1000
 
@@ -67,7 +68,7 @@ class Coinbase(Venue):
             if msg.get("channel") != "market_trades":
                 return Frame([], [], seq)
             trades = [_trade(tr) for ev in msg["events"] for tr in ev.get("trades", [])]
-            return Frame(trades, [], seq)
+            return _tuple_new(Frame, (trades, [], seq, None))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             return Frame([], [dead_letter(VENUE, text, exc)])
 

@@ -64,6 +64,9 @@ def rest_pair(symbol: str) -> str:
     return ("XBT" if base == "BTC" else base) + quote
 
 
+_tuple_new = tuple.__new__  # builds a ``Frame`` without its Python-level ``__new__``
+
+
 class Kraken(Venue):
     name: ClassVar[str] = VENUE
     dense_ids: ClassVar[bool] = True
@@ -82,6 +85,20 @@ class Kraken(Venue):
                 return Frame([], [])  # heartbeat, status, subscribe answers, ticker, book
             data = msg["data"]
             nums = _NUMBERS.findall(text)  # the exact text of the JSON numbers, in order
+            if len(nums) == 2 and len(data) == 1:  # one trade (the usual frame): no lists
+                (k1, v1), (k2, v2) = nums
+                if (k1, k2) in (("price", "qty"), ("qty", "price")):
+                    d = data[0]
+                    tr = trade(
+                        VENUE,
+                        normalise(d["symbol"]),
+                        d["trade_id"],
+                        v1 if k1 == "price" else v2,
+                        v2 if k1 == "price" else v1,
+                        _SIDES.get(d.get("side", ""), ""),
+                        from_iso(d["timestamp"]),
+                    )
+                    return _tuple_new(Frame, ([tr], [], None, None))
             prices = [v for k, v in nums if k == "price"]
             sizes = [v for k, v in nums if k == "qty"]
             if len(prices) != len(data) or len(sizes) != len(data):  # unusual: the slow way

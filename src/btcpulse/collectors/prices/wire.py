@@ -11,6 +11,7 @@ from typing import Any, Literal, NamedTuple
 
 import httpx
 import orjson
+from pydantic import BaseModel
 
 from btcpulse.events import DeadLetter, Trade
 from btcpulse.timeutil import to_utc
@@ -41,7 +42,9 @@ _is_decimal = _DECIMAL.fullmatch
 def decimal_str(value: Any) -> str:
     """A price or size as the venue's decimal text; refuses negatives, NaN, junk."""
     if value.__class__ is str:
-        if _is_decimal(value):
+        # Fast path for what venues send (ASCII digits, at most one dot): a subset of what
+        # ``_DECIMAL`` accepts; anything else is decided by the full pattern.
+        if (value.isascii() and value.replace(".", "", 1).isdigit()) or _is_decimal(value):
             return str(value)
     elif not isinstance(value, bool) and isinstance(value, int | float):
         text = str(value)
@@ -50,18 +53,41 @@ def decimal_str(value: Any) -> str:
     raise ValueError(f"not a non-negative decimal: {value!r}")
 
 
+_SECONDS: dict[int, tuple[int, int, int, int, int, int]] = {}
+"""UTC calendar fields of recent epoch seconds (a live stream has many trades per second)."""
+
+
+def _fields(sec: int) -> tuple[int, int, int, int, int, int]:
+    try:
+        t = EPOCH + timedelta(seconds=sec)
+    except OverflowError as exc:
+        raise ValueError(f"timestamp out of range: {sec} s since the epoch") from exc
+    if len(_SECONDS) >= 4096:
+        _SECONDS.clear()
+    f = _SECONDS[sec] = (t.year, t.month, t.day, t.hour, t.minute, t.second)
+    return f
+
+
+def from_epoch_us(us: int) -> datetime:
+    """Integer microseconds since the epoch → aware UTC datetime, exactly (integer arithmetic;
+    the datetime is built from its fields, cheaper than ``EPOCH + timedelta``)."""
+    sec, micro = divmod(us, 1_000_000)
+    f = _SECONDS.get(sec) or _fields(sec)
+    return datetime(f[0], f[1], f[2], f[3], f[4], f[5], micro, UTC)
+
+
 def from_ms(ms: int | str) -> datetime:
-    return EPOCH + timedelta(milliseconds=int(ms))
+    return from_epoch_us((ms if ms.__class__ is int else int(ms)) * 1000)
 
 
 def from_us(us: int | str) -> datetime:
-    return EPOCH + timedelta(microseconds=int(us))
+    return from_epoch_us(us if us.__class__ is int else int(us))
 
 
 def from_seconds_text(text: str | float) -> datetime:
     """``"1618678142.557535"`` (epoch seconds with a fraction) without float rounding."""
     whole, _, frac = str(text).partition(".")
-    return EPOCH + timedelta(seconds=int(whole), microseconds=int((frac + "000000")[:6]))
+    return from_epoch_us(int(whole) * 1_000_000 + int((frac + "000000")[:6]))
 
 
 def from_iso(text: str) -> datetime:
@@ -73,8 +99,12 @@ def from_iso(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-_new = Trade.__new__
-_set = object.__setattr__
+_new = object.__new__
+_set_dict = object.__setattr__
+_slots = BaseModel.__dict__
+_set_fields = _slots["__pydantic_fields_set__"].__set__  # the slot descriptors' setters:
+_set_extra = _slots["__pydantic_extra__"].__set__  # cheaper than object.__setattr__
+_set_private = _slots["__pydantic_private__"].__set__
 _FIELDS = frozenset(("exchange", "symbol", "trade_id", "price", "size", "side", "time"))
 
 
@@ -91,13 +121,13 @@ def trade(
     without pydantic's validation machinery: parsing is the collectors' hot path. This is what
     ``Trade.model_construct`` does, minus its generic work (a test compares the result with a
     validated ``Trade`` on every recorded frame)."""
-    tid = str(trade_id)
+    tid = trade_id if trade_id.__class__ is str else str(trade_id)
     if not tid or len(tid) > 128 or not symbol or len(symbol) > 32:
         raise ValueError(f"bad trade id or symbol: {trade_id!r} {symbol!r}")
     if when.tzinfo is not UTC:
         when = to_utc(when)
     m = _new(Trade)
-    _set(
+    _set_dict(
         m,
         "__dict__",
         {
@@ -112,9 +142,9 @@ def trade(
             "time": when,
         },
     )
-    _set(m, "__pydantic_fields_set__", set(_FIELDS))  # its own set, as pydantic gives
-    _set(m, "__pydantic_extra__", None)
-    _set(m, "__pydantic_private__", None)
+    _set_fields(m, set(_FIELDS))  # its own set, as pydantic gives
+    _set_extra(m, None)
+    _set_private(m, None)
     return m
 
 

@@ -134,3 +134,20 @@ def test_speed_change_on_restart_keeps_the_next_record_due_when_it_was(
 def test_speed_is_bounded(settings: Settings, store: Store, bus: EmbeddedLog) -> None:
     with pytest.raises(ValueError, match="speed"):
         _player(settings, store, bus, FakeClock(START), speed=600)
+
+
+def test_only_a_live_source_that_answers_pauses_the_replay(store: Store) -> None:
+    """Offline, the replay must keep playing: processes, the engine and the article stage
+    being up is not a live source answering; one live news or price source is."""
+    from btcpulse.collectors.replay.player import live_sources_answer
+    from btcpulse.store.writes import put_health
+
+    with store.begin() as conn:
+        put_health(conn, "articles", kind="stage", status="up", ok=True)
+        put_health(conn, "engine", kind="engine", status="up", ok=True)
+        put_health(conn, "process:news", kind="process", status="up", ok=True)
+        put_health(conn, "coindesk", kind="news", status="down", error="offline")
+    assert not live_sources_answer(store)
+    with store.begin() as conn:
+        put_health(conn, "kraken", kind="prices", status="up", ok=True)
+    assert live_sources_answer(store)

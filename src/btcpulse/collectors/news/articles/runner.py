@@ -76,7 +76,8 @@ def run_articles(s: Settings, o: CrawlOptions) -> int:
         app_settings=s,
         consumer=consumer,
         producer=producer,
-        health=HealthReporter(store, "articles", "news"),
+        # a stage, not a live source: its health never pauses the replay
+        health=HealthReporter(store, "articles", "stage"),
     )
     try:
         process.start()

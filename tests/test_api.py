@@ -69,7 +69,7 @@ def test_bad_time_parameters_are_clear_errors(client: TestClient) -> None:
     assert client.get("/api/v1/news", params={"limit": 0}).status_code == 422
 
 
-def test_news_health_updates(client: TestClient) -> None:
+def test_news_health_updates(client: TestClient, store: Store) -> None:
     news = client.get("/api/v1/news", params={"limit": 10}).json()
     assert len(news["items"]) == 10 and news["seq"] > 0
     assert all(
@@ -82,6 +82,12 @@ def test_news_health_updates(client: TestClient) -> None:
     names = {s["name"]: s for s in health["sources"]}
     assert names["replay"]["status"] == "up" and names["engine"]["status"] == "up"
     assert health["engine"]["lag"] == 0 and health["status"] == "ok"
+    # a live source that fails makes the whole "degraded", even while the replay feeds it
+    from btcpulse.store.writes import put_health
+
+    with store.begin() as conn:
+        put_health(conn, "coindesk", kind="news", status="down", error="Name or service not known")
+    assert client.get("/api/v1/health").json()["status"] == "degraded"
     ups = client.get("/api/v1/updates", params={"since": 0, "limit": 5}).json()
     assert [u["seq"] for u in ups["updates"]] == list(range(ups["first_seq"], ups["first_seq"] + 5))
     assert ups["last_seq"] >= ups["updates"][-1]["seq"]

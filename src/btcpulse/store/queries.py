@@ -260,7 +260,12 @@ def health(conn: Connection) -> dict[str, Any]:
         sources.append(row)
     errors_total = conn.execute(select(func.count()).select_from(t.errors)).scalar_one()
     feeding = any(s["status"] == "up" and s["kind"] in ("prices", "replay") for s in sources)
-    ok = engine["status"] == "up" and feeding
+    failing = [
+        x["name"]
+        for x in sources
+        if x["kind"] in ("news", "prices") and x["status"] in ("down", "stale")
+    ]
+    ok = engine["status"] == "up" and feeding and not failing
     return {
         "status": "ok" if ok else "degraded",
         "sources": sources,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import REPLAY, Figure, Plan, data_dir, fresh_store, percentile, settings_for, wait_for
@@ -16,6 +17,7 @@ from probes import Received, Sent, TradeSource, WsListener, engine_times, first_
 from services import Service, cpu_ticks, free_port, ready, start_service
 
 from btcpulse.bus.embedded import EmbeddedLog
+from btcpulse.config import Settings
 
 
 @dataclass
@@ -49,6 +51,70 @@ def produce_paced(source: TradeSource, plan: Plan, pids: list[int]) -> tuple[flo
     return max(0.0, (ticks1[0] - ticks0[0] - ours) * scale), ours * scale
 
 
+@dataclass
+class Driven:
+    """What :func:`drive` saw: the trades sent, the candles received and the CPU shares."""
+
+    sent: list[Sent]
+    got: list[Received]
+    updates_seen: int
+    startup_s: float
+    other_cpu_pct: float
+    our_cpu_pct: float
+
+
+def drive(
+    plan: Plan,
+    s: Settings,
+    port: int,
+    services: list[Service],
+    t_start: float,
+    pids: Callable[[], list[int]],
+    startup_timeout_s: float = 60.0,
+) -> Driven:
+    """Against a started web app on ``port`` and engine: wait until ready, listen on ``/ws``,
+    send probe trades until one comes back, then the paced trades; wait for the measured ones.
+
+    ``pids`` (called once the pipeline answers) lists the processes whose CPU counts as ours.
+    """
+    base = f"http://127.0.0.1:{port}"
+    wait_for(lambda: ready(base), startup_timeout_s, "`btcpulse serve` to be ready")
+    listener = WsListener(f"ws://127.0.0.1:{port}/ws", "bench-latency")
+    source: TradeSource | None = None
+    try:
+        listener.start()
+        source = TradeSource(s, listener.venue)
+        # the engine is up once a probe trade comes back on the WebSocket
+        deadline = time.monotonic() + startup_timeout_s
+        while not listener.snapshot():
+            if time.monotonic() > deadline:
+                tails = "\n".join(f"--- {x.name}\n{x.tail()}" for x in services)
+                raise RuntimeError(
+                    f"no update for a probe trade within {startup_timeout_s:g} s\n{tails}"
+                )
+            source.send(measured=False)
+            time.sleep(0.25)
+        startup_s = time.perf_counter() - t_start
+        other_pct, ours_pct = produce_paced(source, plan, pids())
+        measured = [x for x in source.sent if x.measured]
+        ws = listener
+        try:
+            wait_for(
+                lambda: all(first_reflecting(x, ws.snapshot()) for x in measured),
+                15,
+                "every measured trade on the WebSocket",
+            )
+        except RuntimeError:
+            pass  # reported as missing samples
+    finally:
+        listener.stop()
+        if source is not None:
+            source.close()
+    return Driven(
+        source.sent, listener.snapshot(), listener.updates_seen, startup_s, other_pct, ours_pct
+    )
+
+
 def run_latency(plan: Plan, d: Path) -> LatencyRun:
     """Start ``btcpulse serve`` and ``btcpulse process``, listen on ``/ws``, produce trades."""
     port = free_port()
@@ -63,54 +129,46 @@ def run_latency(plan: Plan, d: Path) -> LatencyRun:
         BTCPULSE_REPLAY_PATH=str(REPLAY),
     )
     services: list[Service] = []
-    listener: WsListener | None = None
-    source: TradeSource | None = None
-    venue = "bench-latency"
-    stopped: dict[str, tuple[float, bool]] = {}
     try:
         services.append(start_service("serve", ["serve"], env, d))
         services.append(start_service("process", ["process"], env, d))
-        t_start = time.perf_counter()
-        wait_for(lambda: ready(f"http://127.0.0.1:{port}"), 60, "`btcpulse serve` to be ready")
-        listener = WsListener(f"ws://127.0.0.1:{port}/ws", venue)
-        listener.start()
-        source = TradeSource(s, venue)
-        # the engine is up once a probe trade comes back on the WebSocket
-        deadline = time.monotonic() + 60
-        while not listener.snapshot():
-            if time.monotonic() > deadline:
-                tails = "\n".join(f"--- {x.name}\n{x.tail()}" for x in services)
-                raise RuntimeError(f"no update for a probe trade within 60 s\n{tails}")
-            source.send(measured=False)
-            time.sleep(0.25)
-        startup_s = time.perf_counter() - t_start
-        other_pct, ours_pct = produce_paced(source, plan, [x.proc.pid for x in services])
-        measured = [x for x in source.sent if x.measured]
-        ws = listener
-        try:
-            wait_for(
-                lambda: all(first_reflecting(x, ws.snapshot()) for x in measured),
-                15,
-                "every measured trade on the WebSocket",
-            )
-        except RuntimeError:
-            pass  # reported as missing samples
+        pids = [x.proc.pid for x in services]
+        driven = drive(plan, s, port, services, time.perf_counter(), lambda: pids)
     finally:
-        if listener is not None:
-            listener.stop()
-        if source is not None:
-            source.close()
         stopped = {svc.name: svc.stop() for svc in reversed(services)}
     return LatencyRun(
-        sent=source.sent,
-        got=listener.snapshot(),
+        sent=driven.sent,
+        got=driven.got,
         engine_at=engine_times(s.resolved_bus_path, s.topic_updates),
-        startup_s=startup_s,
-        other_cpu_pct=other_pct,
-        our_cpu_pct=ours_pct,
-        updates_seen=listener.updates_seen,
+        startup_s=driven.startup_s,
+        other_cpu_pct=driven.other_cpu_pct,
+        our_cpu_pct=driven.our_cpu_pct,
+        updates_seen=driven.updates_seen,
         stopped=stopped,
     )
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How the figures of one latency setup are named and explained (default: embedded)."""
+
+    label: str = "latency"
+    services: str = "serve + process"
+    flush: str = "one trade, one SQLite commit on the bus (before the latency clock starts)"
+    split: tuple[str, str, str] = (
+        "flush() (wall clock) → `AnalyticsUpdate.time` set in `apply_batch` "
+        "(engine poll wait + parse); read back from the updates topic by seq",
+        "`AnalyticsUpdate.time` → updates-topic `timestamp_ms` (store writes, candles, "
+        "commit); 1 ms resolution",
+        "updates-topic `timestamp_ms` → received by the client (bus flush, broadcaster "
+        "poll wait, fan-out, send)",
+    )
+    shutdown: str = "shutdown"
+    samples_csv: bool = True  # write the plan's samples CSV
+    extra: list[Figure] = field(default_factory=list)
+
+
+EMBEDDED = Wording()
 
 
 def bench_latency(plan: Plan, tmp: Path) -> list[Figure]:
@@ -120,10 +178,10 @@ def bench_latency(plan: Plan, tmp: Path) -> list[Figure]:
     return latency_figures(plan, run)
 
 
-def latency_figures(plan: Plan, run: LatencyRun) -> list[Figure]:
+def latency_figures(plan: Plan, run: LatencyRun, w: Wording = EMBEDDED) -> list[Figure]:
     """Match each measured trade to its first update; percentiles, parts and shutdown times.
 
-    Also writes the per-trade samples CSV when the plan asks for it.
+    Also writes the per-trade samples CSV when the plan (and ``w``) asks for it.
     """
     measured = [x for x in run.sent if x.measured]
     lat_ms: list[float] = []
@@ -148,7 +206,7 @@ def latency_figures(plan: Plan, run: LatencyRun) -> list[Figure]:
                 f"{x.bus_wall:.6f},{lat_ms[-1]:.3f},{pickup_ms[-1]:.3f},{compute_ms[-1]:.3f},"
                 f"{push_ms[-1]:.3f}"
             )
-    if plan.samples_csv is not None:
+    if plan.samples_csv is not None and w.samples_csv:
         plan.samples_csv.write_text("\n".join(rows) + "\n")
     if close_mismatch:
         raise RuntimeError(f"{close_mismatch} matched candles do not close at the trade's price")
@@ -162,74 +220,49 @@ def latency_figures(plan: Plan, run: LatencyRun) -> list[Figure]:
         "1s candle counts the trade (`data.trades` ≥ its rank in its second)"
     )
     p = percentile
+    lb = w.label
     figs = [
-        Figure("latency: services start → first update", run.startup_s, "s", "serve + process"),
+        Figure(f"{lb}: services start → first update", run.startup_s, "s", w.services),
         Figure(
-            "latency run: CPU used by other processes",
+            f"{lb} run: CPU used by other processes",
             run.other_cpu_pct,
             "% of all cores",
-            f"/proc/stat busy time minus serve + process + this client ({run.our_cpu_pct:.0f} %) "
+            f"/proc/stat busy time minus {w.services} + this client ({run.our_cpu_pct:.0f} %) "
             "while the measured trades were produced; high values inflate p99/max",
         ),
-        Figure("latency: samples", n, "trades", how),
-        Figure("latency: bus → WebSocket p50", p(lat_ms, 50), "ms", "as above"),
-        Figure("latency: bus → WebSocket p90", p(lat_ms, 90), "ms", "as above"),
-        Figure("latency: bus → WebSocket p99", p(lat_ms, 99), "ms", "as above"),
-        Figure("latency: bus → WebSocket max", max(lat_ms), "ms", "as above"),
+        *w.extra,
+        Figure(f"{lb}: samples", n, "trades", how),
+        Figure(f"{lb}: bus → WebSocket p50", p(lat_ms, 50), "ms", "as above"),
+        Figure(f"{lb}: bus → WebSocket p90", p(lat_ms, 90), "ms", "as above"),
+        Figure(f"{lb}: bus → WebSocket p99", p(lat_ms, 99), "ms", "as above"),
+        Figure(f"{lb}: bus → WebSocket max", max(lat_ms), "ms", "as above"),
+        Figure(f"{lb}: producer produce+flush p50", p(flush_ms, 50), "ms", w.flush),
         Figure(
-            "latency: producer produce+flush p50",
-            p(flush_ms, 50),
-            "ms",
-            "one trade, one SQLite commit on the bus (before the latency clock starts)",
-        ),
-    ]
-    figs.append(
-        Figure(
-            "latency: WebSocket updates received",
+            f"{lb}: WebSocket updates received",
             run.updates_seen,
             "messages",
             "all kinds/resolutions during the latency run "
             "(8 candle levels per batch, plus the composite)",
-        )
+        ),
+    ]
+    parts = (
+        ("bus → engine batch", pickup_ms),
+        ("engine batch → publish", compute_ms),
+        ("publish → WebSocket", push_ms),
     )
     if pickup_ms:
         figs += [
-            Figure(
-                "latency part: bus → engine batch p50",
-                p(pickup_ms, 50),
-                "ms",
-                "flush() (wall clock) → `AnalyticsUpdate.time` set in `apply_batch` "
-                "(engine poll wait + parse); read back from the updates topic by seq",
-            ),
-            Figure(
-                "latency part: engine batch → publish p50",
-                p(compute_ms, 50),
-                "ms",
-                "`AnalyticsUpdate.time` → updates-topic `timestamp_ms` (store writes, candles, "
-                "commit); 1 ms resolution",
-            ),
-            Figure(
-                "latency part: publish → WebSocket p50",
-                p(push_ms, 50),
-                "ms",
-                "updates-topic `timestamp_ms` → received by the client (bus flush, broadcaster "
-                "poll wait, fan-out, send)",
-            ),
+            Figure(f"{lb} part: {part} p50", p(values, 50), "ms", part_how)
+            for (part, values), part_how in zip(parts, w.split, strict=True)
         ]
         figs += [
-            Figure(
-                f"latency part: {part} p99 / max", p(values, 99), "ms", f"max {max(values):.1f} ms"
-            )
-            for part, values in (
-                ("bus → engine batch", pickup_ms),
-                ("engine batch → publish", compute_ms),
-                ("publish → WebSocket", push_ms),
-            )
+            Figure(f"{lb} part: {part} p99 / max", p(values, 99), "ms", f"max {max(values):.1f} ms")
+            for part, values in parts
         ]
     for name, (secs, exited) in run.stopped.items():
         figs.append(
             Figure(
-                f"shutdown: `btcpulse {name}` after SIGTERM",
+                f"{w.shutdown}: `btcpulse {name}` after SIGTERM",
                 secs,
                 "s",
                 "exited cleanly"

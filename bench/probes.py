@@ -1,6 +1,7 @@
 """Both ends of a latency measurement: trades into the bus, candle updates off ``/ws``.
 
-Also the engine's own timestamps, read back from the updates topic, to split the latency.
+Also the engine's own timestamps, read back from the updates topic (the embedded log or Kafka),
+to split the latency.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +23,7 @@ from common import SYMBOL
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from btcpulse.bus.embedded import EmbeddedLog
+from btcpulse.bus.factory import open_bus
 from btcpulse.config import Settings
 from btcpulse.events import Trade, encode
 from btcpulse.timeutil import to_epoch_us, utcnow
@@ -116,10 +118,10 @@ class TradeSource:
     """Produces one trade at a time (flushed), with fresh ids and event time = now."""
 
     def __init__(self, s: Settings, venue: str) -> None:
-        """A producer on the bus of ``s`` for trades of ``venue``."""
+        """A producer on the bus of ``s`` (embedded log or Kafka) for trades of ``venue``."""
         self.s = s
         self.venue = venue
-        self.producer = EmbeddedLog(s.resolved_bus_path).producer()
+        self.producer = open_bus(s).producer()
         self.rng = random.Random(11)
         self.price = 27_000.0
         self.sent: list[Sent] = []
@@ -174,6 +176,29 @@ def engine_times(bus_path: Path, topic: str) -> dict[int, tuple[float, float]]:
         ).fetchall()
     finally:
         conn.close()
+    return _times((value, ts_ms) for value, ts_ms in rows)
+
+
+def engine_times_kafka(s: Settings, timeout_s: float = 30.0) -> dict[int, tuple[float, float]]:
+    """The same from the Kafka updates topic of ``s`` (the producer's CreateTime is the
+    publish timestamp): read it whole with a throw-away consumer group."""
+    consumer = open_bus(s).consumer(f"bench-times-{os.getpid()}-{time.time_ns()}", "earliest")
+    rows: list[tuple[bytes, int]] = []
+    try:
+        consumer.subscribe([s.topic_updates])
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            rows += [(m.value, m.timestamp_ms) for m in consumer.poll(0.5, 10_000)]
+            tps = consumer.assignment()
+            if rows and all(consumer.position(tp) >= consumer.end_offset(tp) for tp in tps):
+                break
+    finally:
+        consumer.close()
+    return _times(rows)
+
+
+def _times(rows: Iterable[tuple[bytes | str, int]]) -> dict[int, tuple[float, float]]:
+    """seq → (``time`` field, message timestamp) of update messages, in epoch seconds."""
     out = {}
     for value, ts_ms in rows:
         u = json.loads(value)

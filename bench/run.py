@@ -1,7 +1,9 @@
 """btcpulse benchmark: replay and engine throughput, and bus → WebSocket latency.
 
 Everything runs for real (embedded bus, SQLite store, ``btcpulse process`` and ``btcpulse
-serve`` subprocesses) in a temporary data directory that is removed afterwards.
+serve`` subprocesses) in a temporary data directory that is removed afterwards. The distributed
+part (``distributed.py``: tansu, PostgreSQL, a Spark cluster; skipped when they are not
+installed) measures the same latency, the memory of every process and backfill throughput.
 
     .venv/bin/python bench/run.py            # full run, rewrites bench/RESULTS.md (~1 min)
     .venv/bin/python bench/run.py --quick    # smoke run (fewer samples), prints the report
@@ -28,6 +30,7 @@ from pathlib import Path
 # modules (``bench/`` is not a package).
 from analytics import bench_candles, bench_enrichment
 from common import DEFAULT_OUTPUT, ROOT, Figure, Plan
+from distributed import bench_distributed
 from latency import bench_latency
 from news import bench_news
 from prices import bench_prices
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="btcpulse-bench-") as tmp:
         parts = (bench_enrichment, bench_candles, bench_replay, bench_trades, bench_prune)
-        for part in (*parts, bench_news, bench_prices, bench_latency):
+        for part in (*parts, bench_news, bench_prices, bench_latency, bench_distributed):
             started = time.perf_counter()
             got = part(plan, Path(tmp))
             figures += got

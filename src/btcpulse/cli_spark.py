@@ -46,6 +46,41 @@ def job() -> None:
     run(_settings())
 
 
+@spark_app.command("backfill")
+def backfill(
+    executors: Annotated[
+        int, typer.Option(min=0, help="Wait for this many executors before starting.")
+    ] = 0,
+    hold: Annotated[
+        bool,
+        typer.Option(help="Wait for a stdin line before starting and for stdin EOF before exit."),
+    ] = False,
+) -> None:
+    """Apply everything already in the input topics, then stop; print {messages, batches,
+    seconds} as one JSON line (seconds: query start to end, session startup excluded)."""
+    import json
+    import sys
+
+    from btcpulse.engines.spark.backfill import run_until_caught_up
+
+    def ready() -> None:  # lets a benchmark sample the processes right before the query
+        print(json.dumps({"ready": True}), flush=True)
+        sys.stdin.readline()
+
+    def done(result: dict[str, object]) -> None:  # ... and right after it, executors alive
+        print(json.dumps(result), flush=True)
+        sys.stdin.read()
+
+    result = run_until_caught_up(
+        _settings(),
+        min_executors=executors,
+        on_ready=ready if hold else None,
+        before_stop=done if hold else None,
+    )
+    if not hold:
+        typer.echo(json.dumps(result))
+
+
 @spark_app.command("up")
 def up(
     workers: Annotated[int, typer.Option(min=1, help="Workers to start.")] = 2,

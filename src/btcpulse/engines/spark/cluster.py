@@ -60,7 +60,7 @@ class Cluster:
     def alive_workers(self) -> int:
         try:
             return sum(1 for w in self.status().get("workers", []) if w.get("state") == "ALIVE")
-        except httpx.HTTPError:
+        except (httpx.HTTPError, ValueError):  # not up, or still starting (empty page)
             return 0
 
     def add_worker(self, cores: int = 1, memory: str = "1g") -> subprocess.Popen[bytes]:
@@ -150,7 +150,7 @@ def start_cluster(
             try:
                 cluster.status()
                 break
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError):  # not up, or still starting (empty page)
                 if master.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"Spark master did not start; see {log_dir}") from None
                 time.sleep(0.3)

@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,15 +59,27 @@ def build_session(settings: Settings, app_name: str = "btcpulse-engine") -> Any:
     return builder.getOrCreate()
 
 
+_SCORERS: dict[str, SentimentScorer] = {}
+
+
+def _scorer(model: str) -> SentimentScorer:
+    """The sentiment model, loaded once per Python worker (workers are reused across tasks
+    and batches; loading takes seconds, scoring a headline microseconds) and only when a
+    batch carries headlines."""
+    if model not in _SCORERS:
+        from btcpulse.analytics.sentiment import make_scorer
+
+        _SCORERS[model] = make_scorer(model)
+    return _SCORERS[model]
+
+
 def enrich_arrow(batches: Iterator[Any], model: str) -> Iterator[Any]:
     """Executors: validate every message with the shared event schema and score headlines
     with the shared sentiment model; the driver trusts these columns instead of redoing them."""
     import pyarrow as pa
 
-    from btcpulse.analytics.sentiment import make_scorer
     from btcpulse.events import NewsItem, parse_event
 
-    scorer = make_scorer(model)
     for batch in batches:
         cols = batch.to_pydict()
         kinds: list[str] = []
@@ -80,7 +93,7 @@ def enrich_arrow(batches: Iterator[Any], model: str) -> Iterator[Any]:
         scores: list[float | None] = [None] * len(titles)
         idx = [i for i, t in enumerate(titles) if t is not None]
         if idx:
-            got = scorer.scores([titles[i] or "" for i in idx])
+            got = _scorer(model).scores([titles[i] or "" for i in idx])
             for i, s in zip(idx, got, strict=True):
                 scores[i] = float(s)
         yield batch.append_column("kind", pa.array(kinds, pa.string())).append_column(
@@ -138,7 +151,9 @@ class BatchSink:
         from btcpulse.store.writes import get_offsets, put_health, put_offsets, put_updates
         from btcpulse.timeutil import utcnow
 
-        table = df.toArrow()
+        t0 = time.perf_counter()
+        table = df.toArrow()  # runs the batch's Spark job (executors) and collects it
+        t1 = time.perf_counter()
         rows = sorted(
             zip(
                 table.column("topic").to_pylist(),
@@ -194,7 +209,14 @@ class BatchSink:
         for dl in outcome.dead_letters:
             self.producer.produce(self.s.topic_deadletters, encode(dl), key=dl.error_id.encode())
         self.producer.flush()
-        log.info("spark.batch", batch_id=batch_id, messages=len(msgs), updates=len(stored))
+        log.info(
+            "spark.batch",
+            batch_id=batch_id,
+            messages=len(msgs),
+            updates=len(stored),
+            collect_s=round(t1 - t0, 4),
+            apply_s=round(time.perf_counter() - t1, 4),
+        )
 
 
 def _title(value: bytes) -> str:

@@ -55,6 +55,8 @@ def _conf(options: dict[str, str], group: str) -> dict[str, Any]:
         "enable.auto.commit": False,
         "enable.partition.eof": False,
         "auto.offset.reset": "earliest",
+        # Reads here always know their end: never let the broker hold a fetch for more data.
+        "fetch.wait.max.ms": 10,
     }
 
 
@@ -77,6 +79,7 @@ class KafkaStreamReader(DataSourceStreamReader):
         self.topics = [t for t in options["topics"].split(",") if t]
         self.max_rows = int(options.get("maxrecordsperbatch", "0") or 0)
         self._consumer: Any = None
+        self._corrected: dict[str, tuple[int, int]] = {}  # partition → (listed end, true end)
 
     # -- driver side ------------------------------------------------------------------------
     def _client(self) -> Any:
@@ -99,15 +102,22 @@ class KafkaStreamReader(DataSourceStreamReader):
             if meta is None or not meta.partitions:
                 continue
             for p in sorted(meta.partitions):
+                key = f"{topic}:{p}"
                 tp = TopicPartition(topic, p)
-                _, hi = c.get_watermark_offsets(tp, timeout=10.0)
+                _, listed = c.get_watermark_offsets(tp, timeout=10.0)
+                seen = self._corrected.get(key)
+                if seen is not None and seen[0] == listed:
+                    out[key] = seen[1]  # no new record batch since: the end has not moved
+                    continue
+                hi = int(listed)
                 if hi > 0:
                     c.assign([TopicPartition(topic, p, hi - 1)])
                     c.consume(num_messages=1, timeout=1.0)
                     cached = c.get_watermark_offsets(tp, cached=True)
                     if cached and cached[1] is not None:
-                        hi = max(hi, cached[1])
-                out[f"{topic}:{p}"] = int(hi)
+                        hi = max(hi, int(cached[1]))
+                self._corrected[key] = (int(listed), hi)
+                out[key] = hi
         c.unassign()
         return out
 

@@ -135,14 +135,6 @@ class BatchSink:
         self.batches = 0
         self.messages = 0
 
-    def applied_upto(self) -> int:
-        """The next batch id the store has not applied yet."""
-        from btcpulse.bus.base import TopicPartition
-        from btcpulse.store.writes import get_offsets
-
-        with self.store.read() as conn:
-            return get_offsets(conn, "spark").get(TopicPartition(BATCH_MARK, 0), 0)
-
     def __call__(self, df: Any, batch_id: int) -> None:
         from btcpulse.bus.base import Message, TopicPartition
         from btcpulse.engines.batch import apply_batch

@@ -63,6 +63,24 @@ def make_engine(settings: Settings, store: Store, bus: EmbeddedLog) -> EmbeddedE
     return engine
 
 
+_LOCAL = ("127.", "::1", "localhost", "/")  # loopback addresses and Unix sockets
+
+
+@pytest.fixture(autouse=True)
+def _only_local_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests reach only local servers: the fixtures name real public hosts (coindesk.com,
+    reddit.com, ...) as data, and a connection to any of them fails the test loudly."""
+    real = socket.socket.connect
+
+    def connect(sock: socket.socket, address: object) -> None:
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if not str(host).startswith(_LOCAL):
+            raise AssertionError(f"a test tried to reach a non-local host: {address!r}")
+        real(sock, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
+
 def _service_or_skip(what: str, exc: Exception) -> None:
     if os.environ.get("BTCPULSE_REQUIRE_SERVICES") == "1":
         raise RuntimeError(f"{what} is required (BTCPULSE_REQUIRE_SERVICES=1): {exc}") from exc

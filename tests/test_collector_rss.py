@@ -75,3 +75,11 @@ def test_entries_without_a_link_or_title_are_dead_letters() -> None:
     body = re.sub(rb"(<item>.*?)<link>[^<]*</link>", rb"\1", body, count=1, flags=re.S)
     items, bad = parse_feed(body, source="theblock", fetched_at=utcnow())
     assert len(items) == 18 and len(bad) == 1 and "without an http(s) link" in bad[0].reason
+
+
+def test_tests_cannot_reach_a_public_host() -> None:
+    """The fixtures name real outlets; the suite's guard refuses any non-local connection."""
+    import socket
+
+    with socket.socket() as s, pytest.raises(AssertionError, match="non-local host"):
+        s.connect(("93.184.215.14", 80))

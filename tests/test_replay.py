@@ -139,11 +139,12 @@ def test_speed_is_bounded(settings: Settings, store: Store, bus: EmbeddedLog) ->
 def test_only_a_live_source_that_answers_pauses_the_replay(store: Store) -> None:
     """Offline, the replay must keep playing: processes, the engine and the article stage
     being up is not a live source answering; one live news or price source is."""
+    from btcpulse.collectors.news.articles.runner import HEALTH_KIND
     from btcpulse.collectors.replay.player import live_sources_answer
     from btcpulse.store.writes import put_health
 
     with store.begin() as conn:
-        put_health(conn, "articles", kind="stage", status="up", ok=True)
+        put_health(conn, "articles", kind=HEALTH_KIND, status="up", ok=True)
         put_health(conn, "engine", kind="engine", status="up", ok=True)
         put_health(conn, "process:news", kind="process", status="up", ok=True)
         put_health(conn, "coindesk", kind="news", status="down", error="offline")

@@ -30,6 +30,19 @@ class BusError(RuntimeError):
     """The broker refused or lost a message, or cannot be reached."""
 
 
+def fetched_end(consumer: Any, topic: str, partition: int, listed: int) -> int:
+    """A partition's real end, given the ListOffsets(latest) answer ``listed``. Some
+    Kafka-protocol brokers answer it with the base offset of the last record batch + 1; the
+    high watermark a fetch carries is right, so fetch the last listed record once and take
+    the larger value. Leaves ``consumer`` assigned to that partition."""
+    if listed <= 0:
+        return listed
+    consumer.assign([_TP(topic, partition, listed - 1)])
+    consumer.consume(num_messages=1, timeout=2.0)
+    cached = consumer.get_watermark_offsets(_TP(topic, partition), cached=True)
+    return max(listed, int(cached[1]) if cached and cached[1] is not None else 0)
+
+
 class KafkaBus:
     """A handle on a Kafka cluster; hands out producers and consumers, creates topics."""
 
@@ -181,18 +194,10 @@ class KafkaConsumer:
         self._assign()
 
     def _true_end(self, tp: TopicPartition) -> int:
-        """The partition's real end. Some Kafka-protocol brokers answer ListOffsets(latest)
-        with the base offset of the last record batch + 1; the high watermark a fetch carries
-        is right, so fetch the last listed record once and take the larger value."""
-        ktp = _TP(tp.topic, tp.partition)
-        _, listed = self._c.get_watermark_offsets(ktp, timeout=10.0)
-        if listed <= 0:
-            return int(listed)
-        self._c.assign([_TP(tp.topic, tp.partition, listed - 1)])
-        self._c.consume(num_messages=1, timeout=2.0)
-        cached = self._c.get_watermark_offsets(ktp, cached=True)
+        _, listed = self._c.get_watermark_offsets(_TP(tp.topic, tp.partition), timeout=10.0)
+        end = fetched_end(self._c, tp.topic, tp.partition, int(listed))
         self._c.unassign()
-        return max(int(listed), int(cached[1]) if cached and cached[1] is not None else 0)
+        return end
 
     def _assign(self) -> None:
         self._c.assign([_TP(tp.topic, tp.partition, off) for tp, off in self._positions.items()])

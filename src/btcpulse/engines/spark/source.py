@@ -90,9 +90,10 @@ class KafkaStreamReader(DataSourceStreamReader):
         return self._consumer
 
     def _ends(self) -> dict[str, int]:
-        """Each partition's end. The high watermark a fetch carries is preferred: some
-        Kafka-protocol brokers answer ListOffsets(latest) with the last batch's base + 1."""
+        """Each partition's end (``fetched_end``: the listed end can lag on some brokers)."""
         from confluent_kafka import TopicPartition
+
+        from btcpulse.bus.kafka import fetched_end
 
         c = self._client()
         md = c.list_topics(timeout=10.0)
@@ -109,13 +110,7 @@ class KafkaStreamReader(DataSourceStreamReader):
                 if seen is not None and seen[0] == listed:
                     out[key] = seen[1]  # no new record batch since: the end has not moved
                     continue
-                hi = int(listed)
-                if hi > 0:
-                    c.assign([TopicPartition(topic, p, hi - 1)])
-                    c.consume(num_messages=1, timeout=1.0)
-                    cached = c.get_watermark_offsets(tp, cached=True)
-                    if cached and cached[1] is not None:
-                        hi = max(hi, int(cached[1]))
+                hi = fetched_end(c, topic, p, int(listed))
                 self._corrected[key] = (int(listed), hi)
                 out[key] = hi
         c.unassign()

@@ -24,6 +24,10 @@ class CrawlOptions:
     retries: int = 1
 
 
+# The article stage is a processing stage, not a live source: its health must never count as
+# "a live source answers" (that pauses the offline replay).
+HEALTH_KIND = "stage"
+
 def scrapy_settings(s: Settings, o: CrawlOptions) -> dict[str, Any]:
     """Polite crawling: robots.txt obeyed, a clear User-Agent, timeouts, a size cap, few
     retries, modest concurrency per site with AutoThrottle."""
@@ -76,8 +80,7 @@ def run_articles(s: Settings, o: CrawlOptions) -> int:
         app_settings=s,
         consumer=consumer,
         producer=producer,
-        # a stage, not a live source: its health never pauses the replay
-        health=HealthReporter(store, "articles", "stage"),
+        health=HealthReporter(store, "articles", HEALTH_KIND),
     )
     try:
         process.start()

@@ -28,6 +28,7 @@ class CrawlOptions:
 # "a live source answers" (that pauses the offline replay).
 HEALTH_KIND = "stage"
 
+
 def scrapy_settings(s: Settings, o: CrawlOptions) -> dict[str, Any]:
     """Polite crawling: robots.txt obeyed, a clear User-Agent, timeouts, a size cap, few
     retries, modest concurrency per site with AutoThrottle."""

@@ -23,6 +23,7 @@ from btcpulse.config import Settings
 from btcpulse.engines.batch import BatchOutcome, apply_batch
 from btcpulse.engines.derived import Touched, derive
 from btcpulse.events import AnalyticsUpdate, encode
+from btcpulse.store.alert_rules import active_rules
 from btcpulse.store.db import Store
 from btcpulse.store.writes import (
     get_offsets,
@@ -122,7 +123,8 @@ class EmbeddedEngine:
             due = now - self._last_derive.get(replay, 0.0) >= DERIVE_EVERY_S
             if busy and not due and not touched.news_times:
                 continue
-            out += derive(conn, replay, touched, utcnow(), self.scorer.version, self.rules)
+            rules = active_rules(conn, self.rules)
+            out += derive(conn, replay, touched, utcnow(), self.scorer.version, rules)
             del self._pending[replay]
             self._last_derive[replay] = now
         return out

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from btcpulse.analytics.candles import (
     BAR_SCHEMA,
@@ -116,9 +116,12 @@ def news(
     topic: str | None = None,
     relevant: bool | None = None,
     article_id: str | None = None,
+    sentiment: str | None = None,
+    text: str | None = None,
 ) -> list[dict[str, Any]]:
     """Articles newest first, with sentiment, topics, entities and their story (``relevant``:
-    only those about Bitcoin, or only those not; ``article_id``: that one article)."""
+    only those about Bitcoin, or only those not; ``article_id``: that one article;
+    ``sentiment``: that label; ``text``: words found in the title or summary, any case)."""
     n, e, g = t.news.c, t.enrichments.c, t.news_tags.c
     ns, st = t.news_stories.c, t.stories.c
     q = (
@@ -165,6 +168,16 @@ def news(
         q = q.where(n.relevant == relevant)
     if article_id is not None:
         q = q.where(n.id == article_id)
+    if sentiment:
+        q = q.where(e.sentiment_label == sentiment)
+    for word in (text or "").split()[:8]:
+        pattern = "%" + _escape_like(word.lower()) + "%"
+        q = q.where(
+            or_(
+                func.lower(n.title).like(pattern, escape="\\"),
+                func.lower(n.summary).like(pattern, escape="\\"),
+            )
+        )
     return [
         {
             "id": r.id,
@@ -188,6 +201,19 @@ def news(
         }
         for r in conn.execute(q)
     ]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def news_sources(conn: Connection) -> list[dict[str, Any]]:
+    """Every source that has articles in the store, with its article count."""
+    n = t.news.c
+    rows = conn.execute(
+        select(n.source, func.count(), func.max(n.replay)).group_by(n.source).order_by(n.source)
+    ).all()
+    return [{"source": r[0], "count": int(r[1]), "replay": bool(r[2])} for r in rows]
 
 
 def news_body(conn: Connection, article_id: str) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
@@ -92,6 +92,14 @@ def get_news(
     relevant: Annotated[
         bool | None, Query(description="true: only articles about Bitcoin; false: only others")
     ] = None,
+    sentiment: Annotated[
+        Literal["positive", "negative", "neutral"] | None,
+        Query(description="Only articles with this sentiment"),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Words that must all appear in the title or summary"),
+    ] = None,
 ) -> dict[str, Any]:
     with store_of(request).read() as conn:
         seq = queries.last_seq(conn)
@@ -104,8 +112,16 @@ def get_news(
             source=source,
             topic=topic,
             relevant=relevant,
+            sentiment=sentiment,
+            text=q,
         )
     return {"items": items, "seq": seq}
+
+
+@router.get("/news/sources", summary="Sources with articles in the store, with their counts")
+def get_news_sources(request: Request) -> dict[str, Any]:
+    with store_of(request).read() as conn:
+        return {"sources": queries.news_sources(conn)}
 
 
 @router.get(

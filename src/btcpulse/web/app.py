@@ -20,6 +20,7 @@ from btcpulse.config import Settings
 from btcpulse.store.db import Store
 from btcpulse.store.queries import last_seq
 from btcpulse.web.api import router
+from btcpulse.web.api_admin import router as admin_router
 from btcpulse.web.api_derived import router as derived_router
 from btcpulse.web.live import Broadcaster, Hub
 from btcpulse.web.metrics import WebMetrics
@@ -71,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.include_router(router)
     app.include_router(derived_router)
+    app.include_router(admin_router)
 
     @app.middleware("http")
     async def headers(

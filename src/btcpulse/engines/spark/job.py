@@ -140,6 +140,7 @@ class BatchSink:
         from btcpulse.engines.batch import apply_batch
         from btcpulse.engines.derived import derive
         from btcpulse.events import encode
+        from btcpulse.store.alert_rules import active_rules
         from btcpulse.store.writes import get_offsets, put_health, put_offsets, put_updates
         from btcpulse.timeutil import utcnow
 
@@ -179,10 +180,9 @@ class BatchSink:
                 return
             outcome = apply_batch(conn, msgs, scorer, self.s.topic_deadletters)
             now = utcnow()
+            rules = active_rules(conn, self.rules)
             for replay, touched in outcome.touched.items():
-                outcome.updates += derive(
-                    conn, replay, touched, now, self.scorer.version, self.rules
-                )
+                outcome.updates += derive(conn, replay, touched, now, self.scorer.version, rules)
             stored = put_updates(conn, outcome.updates)
             put_offsets(conn, "spark", {**offsets, TopicPartition(BATCH_MARK, 0): batch_id + 1})
             self.batches += 1

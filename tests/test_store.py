@@ -121,3 +121,56 @@ def test_updates_get_increasing_seq_and_the_last_per_key_wins(store: Store) -> N
         prune_updates(conn, NOW + timedelta(days=1))
         assert put_updates(conn, [up("c", 1)])[0].seq == 4
         assert first_seq(conn) == 3  # "a" (seq 2) was forgotten: a client at seq < 2 reloads
+
+
+def test_read_queries_and_saved_rules_on_both_stores(store: Store) -> None:
+    """The dashboard's read queries are portable SQL (booleans, LIKE escapes, lower())."""
+    from btcpulse.store.alert_rules import active_rules, save_rules, stored_rules
+    from btcpulse.store.queries import news, news_sources, venues
+
+    with store.begin() as conn:
+        upsert(
+            conn,
+            t.news,
+            [
+                _news(id="a1", title="Bitcoin ETF 100% approved", replay=True),
+                _news(id="a2", source="decrypt", title="Miners_sell BITCOIN"),
+                _news(id="a3", source="decrypt", title="Ether", published_at=NOW - timedelta(1)),
+            ],
+        )
+        upsert(
+            conn,
+            t.candles,
+            [
+                {
+                    "venue": "coinbase",
+                    "symbol": "BTC-USD",
+                    "resolution_s": 60,
+                    "start": 1_700_000_000 - 1_700_000_000 % 60,
+                    **dict.fromkeys(("open", "high", "low", "close"), 1.0),
+                    "volume": 1.0,
+                    "quote_volume": 1.0,
+                    "trades": 1,
+                    "replay": False,
+                }
+            ],
+        )
+        assert stored_rules(conn) is None
+        save_rules(conn, ["index>80"])
+    with store.read() as conn:
+        assert news_sources(conn) == [
+            {"source": "coindesk", "count": 1, "replay": True},
+            {"source": "decrypt", "count": 2, "replay": False},
+        ]
+        assert [v["replay"] for v in venues(conn)] == [False]
+
+        def ids(**kw: object) -> list[str]:
+            return [r["id"] for r in news(conn, model_version="m", limit=10, **kw)]  # type: ignore[arg-type]
+
+        assert ids(text="bitcoin") == ["a1", "a2"]
+        assert ids(text="100%") == ["a1"] and ids(text="s_l") == []
+        assert ids(text="miners_sell") == ["a2"]
+        assert ids(source="decrypt", text="ether") == ["a3"]
+        found = stored_rules(conn)
+        assert found is not None and found[0] == ["index>80"] and found[1].tzinfo is not None
+        assert len(active_rules(conn, ())) == 1

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, Integer, and_, cast, func, or_, select
 
 from btcpulse.analytics.candles import (
     BAR_SCHEMA,
@@ -34,7 +34,9 @@ def choose_resolution(span_s: float, max_points: int = MAX_POINTS) -> int:
 def venues(conn: Connection) -> list[dict[str, Any]]:
     c = t.candles.c
     rows = conn.execute(
-        select(c.venue, c.symbol, func.max(c.start).label("last"), func.max(c.replay))
+        select(
+            c.venue, c.symbol, func.max(c.start).label("last"), func.max(cast(c.replay, Integer))
+        )
         .where(c.resolution_s == 60)
         .group_by(c.venue, c.symbol)
     ).all()
@@ -211,7 +213,9 @@ def news_sources(conn: Connection) -> list[dict[str, Any]]:
     """Every source that has articles in the store, with its article count."""
     n = t.news.c
     rows = conn.execute(
-        select(n.source, func.count(), func.max(n.replay)).group_by(n.source).order_by(n.source)
+        select(n.source, func.count(), func.max(cast(n.replay, Integer)))
+        .group_by(n.source)
+        .order_by(n.source)
     ).all()
     return [{"source": r[0], "count": int(r[1]), "replay": bool(r[2])} for r in rows]
 

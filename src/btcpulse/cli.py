@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from btcpulse.cli_articles import collect_articles
+from btcpulse.cli_export import export
 from btcpulse.cli_news import collect_news
 from btcpulse.cli_prices import collect_prices, fake_exchange
 from btcpulse.cli_sentiment import sentiment_app
@@ -37,6 +38,7 @@ collect_app.command("prices")(collect_prices)
 app.command("fake-exchange")(fake_exchange)
 app.add_typer(sentiment_app, name="sentiment", help="Score headlines; evaluate on a labelled CSV.")
 app.add_typer(spark_app, name="spark")
+app.command("export")(export)
 
 
 def _settings() -> Settings:

@@ -22,6 +22,7 @@ from btcpulse.store.queries import last_seq
 from btcpulse.web.api import router
 from btcpulse.web.api_admin import router as admin_router
 from btcpulse.web.api_derived import router as derived_router
+from btcpulse.web.api_export import router as export_router
 from btcpulse.web.live import Broadcaster, Hub
 from btcpulse.web.metrics import WebMetrics
 
@@ -73,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(router)
     app.include_router(derived_router)
     app.include_router(admin_router)
+    app.include_router(export_router)
 
     @app.middleware("http")
     async def headers(

@@ -111,3 +111,19 @@ def test_unreachable_broker_is_a_clear_error() -> None:
     bus = KafkaBus("127.0.0.1:9", extra={"socket.connection.setup.timeout.ms": 1000})
     with pytest.raises(BusError, match="unreachable"):
         bus.ping(timeout=2.0)
+
+
+def test_topics_are_created_with_the_log_retention(kafka_broker: Broker) -> None:
+    from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
+
+    from btcpulse.bus.factory import log_retention_ms
+    from btcpulse.config import Settings
+
+    ms = log_retention_ms(Settings(retention_log_days=2.5, _env_file=None))  # type: ignore[call-arg]
+    assert ms == 216_000_000
+    bus = _bus(kafka_broker)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    bus.create_topics({name: 1}, retention_ms=ms)
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap})
+    (future,) = admin.describe_configs([ConfigResource("topic", name)]).values()
+    assert future.result(timeout=10)["retention.ms"].value == str(ms)

@@ -107,10 +107,10 @@ def up(
     bundle = replay or s.replay_path
     children: dict[str, list[str]] = {"engine": ["process"], "web": ["serve"]}
     if s.mode == "distributed":
-        from btcpulse.bus.factory import bus_topics
+        from btcpulse.bus.factory import bus_topics, log_retention_ms
         from btcpulse.bus.kafka import KafkaBus
 
-        KafkaBus(s.kafka_bootstrap).create_topics(bus_topics(s))
+        KafkaBus(s.kafka_bootstrap).create_topics(bus_topics(s), retention_ms=log_retention_ms(s))
         children["engine"] = ["spark", "job"]
     if live and s.live_sources:
         children["news"] = ["collect", "news", "--no-articles"]  # its own child below

@@ -27,15 +27,18 @@ def _settings() -> Settings:
 
 @spark_app.command("topics")
 def topics() -> None:
-    """Create the Kafka topics (partitions from BTCPULSE_KAFKA_PARTITIONS); existing ones stay."""
-    from btcpulse.bus.factory import bus_topics
+    """Create the Kafka topics (partitions from BTCPULSE_KAFKA_PARTITIONS, retention from
+    BTCPULSE_RETENTION_LOG_DAYS); existing ones stay."""
+    from btcpulse.bus.factory import bus_topics, log_retention_ms
     from btcpulse.bus.kafka import KafkaBus
 
     s = _settings()
     wanted = bus_topics(s)
-    KafkaBus(s.kafka_bootstrap).create_topics(wanted)
+    KafkaBus(s.kafka_bootstrap).create_topics(wanted, retention_ms=log_retention_ms(s))
+    days = s.retention_log_days
+    kept = f", messages kept {days:g} days" if days > 0 else ""
     for name, n in wanted.items():
-        typer.echo(f"{name}: {n} partition(s)")
+        typer.echo(f"{name}: {n} partition(s){kept}")
 
 
 @spark_app.command("job")

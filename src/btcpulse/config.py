@@ -65,6 +65,18 @@ class Settings(BaseSettings):
     engine_max_batch: int = 5000
     engine_poll_timeout_s: float = 0.25
     updates_keep_s: int = 24 * 3600
+
+    # retention (0 keeps forever); candles at every resolution, news metadata and analytics
+    # are always kept, so charts and queries over old ranges answer from the rollups
+    retention_log_days: float = Field(
+        default=7, ge=0, description="Embedded log: days of messages kept once consumed."
+    )
+    retention_trades_days: float = Field(
+        default=7, ge=0, description="Raw trades kept (candles keep their history)."
+    )
+    retention_article_text_days: float = Field(
+        default=30, ge=0, description="Full article text kept (title, summary, tags stay)."
+    )
     alert_rules: list[str] = Field(
         default_factory=lambda: ["index>75", "index<25", "burst>=3", "move>=2%/60m"],
         description="Alert rules: 'index>N', 'index<N', 'burst>=Z', 'move>=P%/Mm'.",

@@ -66,6 +66,40 @@ class EmbeddedLog:
     ) -> EmbeddedConsumer:
         return EmbeddedConsumer(self.path, group, auto_offset_reset)
 
+    def trim(self, before_ms: int, protect: dict[TopicPartition, int] | None = None) -> int:
+        """Delete messages older than ``before_ms`` that every consumer group has committed
+        past (and those ``protect`` maps below their offset). The newest message of each
+        partition stays, so offsets keep counting up. Returns how many were deleted."""
+        conn = _connect(self.path)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            parts = conn.execute(
+                "SELECT topic, partition, MAX(offset) FROM log GROUP BY topic, partition"
+            ).fetchall()
+            removed = 0
+            for topic, part, last in parts:
+                limits = [int(last)]
+                row = conn.execute(
+                    "SELECT MIN(next_offset) FROM group_offsets WHERE topic=? AND partition=?",
+                    (topic, part),
+                ).fetchone()
+                if row[0] is not None:
+                    limits.append(int(row[0]))
+                if protect and (off := protect.get(TopicPartition(topic, part))) is not None:
+                    limits.append(off)
+                removed += conn.execute(
+                    "DELETE FROM log WHERE topic=? AND partition=? AND offset<? AND timestamp_ms<?",
+                    (topic, part, min(limits), before_ms),
+                ).rowcount
+            conn.execute("COMMIT")
+            return removed
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+
     def create_topic(self, topic: str, partitions: int) -> None:
         conn = _connect(self.path)
         try:

@@ -38,3 +38,9 @@ def bus_topics(settings: Settings) -> dict[str, int]:
         settings.topic_deadletters: 1,
         settings.topic_updates: 1,
     }
+
+
+def log_retention_ms(settings: Settings) -> int | None:
+    """Kafka ``retention.ms`` for the topics (None: the broker's default)."""
+    days = settings.retention_log_days
+    return int(days * 86_400_000) if days > 0 else None

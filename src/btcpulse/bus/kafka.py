@@ -82,11 +82,18 @@ class KafkaBus:
         }
         return KafkaConsumer(conf, group, auto_offset_reset)
 
-    def create_topics(self, topics: dict[str, int], timeout: float = 15.0) -> None:
-        """Create ``{topic: partitions}``; topics that exist already are left as they are."""
+    def create_topics(
+        self, topics: dict[str, int], timeout: float = 15.0, retention_ms: int | None = None
+    ) -> None:
+        """Create ``{topic: partitions}`` (with ``retention.ms`` when given); topics that exist
+        already are left as they are."""
         admin = AdminClient(self._base())
+        config = {"retention.ms": str(retention_ms)} if retention_ms else {}
         futures = admin.create_topics(
-            [NewTopic(name, num_partitions=n, replication_factor=-1) for name, n in topics.items()],
+            [
+                NewTopic(name, num_partitions=n, replication_factor=-1, config=config)
+                for name, n in topics.items()
+            ],
             operation_timeout=timeout,
             request_timeout=timeout,
         )

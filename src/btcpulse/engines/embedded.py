@@ -19,12 +19,14 @@ from sqlalchemy import Connection
 from btcpulse.analytics.alert_rules import parse_rules
 from btcpulse.analytics.sentiment import SentimentScorer
 from btcpulse.bus.base import Consumer, Producer, TopicPartition
+from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.config import Settings
 from btcpulse.engines.batch import BatchOutcome, apply_batch
 from btcpulse.engines.derived import Touched, derive
 from btcpulse.events import AnalyticsUpdate, encode
 from btcpulse.store.alert_rules import active_rules
 from btcpulse.store.db import Store
+from btcpulse.store.retention import apply_retention
 from btcpulse.store.writes import (
     get_offsets,
     prune_updates,
@@ -38,6 +40,7 @@ from btcpulse.timeutil import utcnow
 log = structlog.get_logger("engine")
 
 PRUNE_EVERY_S = 60.0
+RETAIN_EVERY_S = 3600.0
 DERIVE_EVERY_S = 1.0
 
 
@@ -66,6 +69,7 @@ class EmbeddedEngine:
         self._last_health = 0.0
         self._unreported = 0
         self._last_prune = 0.0
+        self._last_retain = 0.0
         self._pending: dict[bool, Touched] = {}
         self.rules = parse_rules(settings.alert_rules)
         self._last_derive: dict[bool, float] = {}
@@ -160,6 +164,35 @@ class EmbeddedEngine:
             if now - self._last_prune >= PRUNE_EVERY_S:
                 self._last_prune = now
                 prune_updates(conn, utcnow() - timedelta(seconds=self.s.updates_keep_s))
+        if now - self._last_retain >= RETAIN_EVERY_S:
+            self._last_retain = now
+            self.retain()
+
+    def retain(self) -> None:
+        """Retention (hourly): raw trades and article text past their age; in embedded mode
+        the log's consumed messages past theirs (never what this engine has not stored)."""
+        s = self.s
+        with self.store.begin() as conn:
+            removed = apply_retention(
+                conn,
+                utcnow(),
+                trades_days=s.retention_trades_days,
+                article_text_days=s.retention_article_text_days,
+            )
+            stored = get_offsets(conn, s.engine_group)
+        trimmed = 0
+        if s.mode == "embedded" and s.retention_log_days > 0:
+            cutoff = utcnow() - timedelta(days=s.retention_log_days)
+            trimmed = EmbeddedLog(s.resolved_bus_path).trim(
+                int(cutoff.timestamp() * 1000), protect=stored
+            )
+        if removed.trades or removed.article_texts or trimmed:
+            log.info(
+                "engine.retention",
+                trades=removed.trades,
+                article_texts=removed.article_texts,
+                log_messages=trimmed,
+            )
 
     def run(self, stop: threading.Event) -> None:
         self.start()

@@ -1,0 +1,44 @@
+"""Retention of raw data once rolled up: raw trades and full article text past their age.
+
+Candles at every resolution, news metadata (title, summary, tags, sentiment, stories) and the
+derived analytics are never removed, so every chart and query over an old range answers as
+before. A trade older than the trade retention that arrived late would rewrite its one-second
+candle from that trade alone; the REST gap backfill only reaches back hours, far inside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, and_, delete, func, update
+
+from btcpulse.store import schema as t
+
+MIN_TRADES_DAYS = 1.0
+"""Raw trades are kept at least a day: late trades must find their second's other trades."""
+
+
+@dataclass(frozen=True)
+class Removed:
+    trades: int
+    article_texts: int
+
+
+def apply_retention(
+    conn: Connection, now: datetime, *, trades_days: float, article_text_days: float
+) -> Removed:
+    """Delete raw trades and blank article text past their age (0 days: keep forever)."""
+    trades = texts = 0
+    if trades_days > 0:
+        cutoff = now - timedelta(days=max(trades_days, MIN_TRADES_DAYS))
+        trades = conn.execute(delete(t.trades).where(t.trades.c.time < cutoff)).rowcount
+    if article_text_days > 0:
+        n = t.news.c
+        cutoff = now - timedelta(days=article_text_days)
+        texts = conn.execute(
+            update(t.news)
+            .where(and_(n.published_at < cutoff, func.length(n.body) > 0))
+            .values(body="")
+        ).rowcount
+    return Removed(trades=int(trades), article_texts=int(texts))

@@ -33,6 +33,7 @@ def test_doctor_passes_on_a_migrated_store(settings: Settings) -> None:
     res = _run(settings, "doctor", COLUMNS="200")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "FAILED" not in res.stdout and "4200 records" in res.stdout
+    assert "file store.db" in res.stdout  # sizes: every table with rows, the files
 
 
 def test_doctor_fails_on_a_missing_replay_bundle(settings: Settings, tmp_path: Path) -> None:

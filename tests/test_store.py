@@ -174,3 +174,14 @@ def test_read_queries_and_saved_rules_on_both_stores(store: Store) -> None:
         found = stored_rules(conn)
         assert found is not None and found[0] == ["index>80"] and found[1].tzinfo is not None
         assert len(active_rules(conn, ())) == 1
+
+
+def test_table_sizes_count_rows_and_bytes(store: Store) -> None:
+    from btcpulse.store.sizes import table_sizes
+
+    with store.begin() as conn:
+        upsert(conn, t.news, [_news(id=f"n{i}", title="x" * 500) for i in range(200)])
+    sizes = {s.name: s for s in table_sizes(store)}
+    assert set(sizes) == {tb.name for tb in t.metadata.sorted_tables}
+    assert sizes["news"].rows == 200 and sizes["trades"].rows == 0
+    assert sizes["news"].bytes is not None and sizes["news"].bytes > 200 * 500

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -82,9 +83,35 @@ def _config(s: Settings) -> str:
     return f"mode={s.mode}, data_dir={s.data_dir}, {on}, port {s.port}"
 
 
+def _mb(n: int | None) -> str:
+    return "?" if n is None else f"{n / 1_048_576:,.1f} MB"
+
+
+def _sizes(s: Settings) -> str:
+    from btcpulse.store.db import Store
+    from btcpulse.store.sizes import table_sizes
+
+    store = Store(s.resolved_store_url)
+    try:
+        sizes = table_sizes(store)
+        files = [Path(store.engine.url.database or "")] if store.dialect == "sqlite" else []
+    finally:
+        store.dispose()
+    parts = [f"{x.name} {x.rows:,} rows {_mb(x.bytes)}" for x in sizes if x.rows]
+    if s.mode == "embedded":
+        files.append(s.resolved_bus_path)
+    for path in files:
+        if path.is_file():
+            wal = path.with_name(path.name + "-wal")
+            extra = wal.stat().st_size if wal.exists() else 0
+            parts.append(f"file {path.name} {_mb(path.stat().st_size + extra)}")
+    return "; ".join(parts) or "empty"
+
+
 CHECKS: list[tuple[str, Callable[[Settings], str]]] = [
     ("config", _config),
     ("store", _store),
+    ("sizes", _sizes),
     ("bus", _bus),
     ("spark", _spark),
     ("dashboard", _frontend),

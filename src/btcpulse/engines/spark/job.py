@@ -31,6 +31,7 @@ from btcpulse.config import Settings
 log = structlog.get_logger("spark")
 
 BATCH_MARK = "__spark_batch__"
+RETAIN_EVERY_S = 3600.0  # retention of raw rows, on the driver after a batch
 
 
 def checkpoint_dir(settings: Settings) -> Path:
@@ -134,6 +135,22 @@ class BatchSink:
         self.rules = parse_rules(settings.alert_rules)
         self.batches = 0
         self.messages = 0
+        self._last_retain = 0.0
+
+    def _retain(self) -> None:
+        """Raw trades and article text past their age (Kafka ages out its own messages)."""
+        from btcpulse.store.retention import apply_retention
+        from btcpulse.timeutil import utcnow
+
+        with self.store.begin() as conn:
+            removed = apply_retention(
+                conn,
+                utcnow(),
+                trades_days=self.s.retention_trades_days,
+                article_text_days=self.s.retention_article_text_days,
+            )
+        if removed.trades or removed.article_texts:
+            log.info("spark.retention", trades=removed.trades, article_texts=removed.article_texts)
 
     def __call__(self, df: Any, batch_id: int) -> None:
         from btcpulse.bus.base import Message, TopicPartition
@@ -201,6 +218,9 @@ class BatchSink:
         for dl in outcome.dead_letters:
             self.producer.produce(self.s.topic_deadletters, encode(dl), key=dl.error_id.encode())
         self.producer.flush()
+        if time.monotonic() - self._last_retain >= RETAIN_EVERY_S:
+            self._last_retain = time.monotonic()
+            self._retain()
         log.info(
             "spark.batch",
             batch_id=batch_id,

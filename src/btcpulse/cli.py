@@ -18,6 +18,7 @@ from btcpulse.cli_articles import collect_articles
 from btcpulse.cli_export import export
 from btcpulse.cli_news import collect_news
 from btcpulse.cli_prices import collect_prices, fake_exchange
+from btcpulse.cli_reprocess import reprocess
 from btcpulse.cli_sentiment import sentiment_app
 from btcpulse.cli_spark import spark_app
 from btcpulse.config import Settings
@@ -39,6 +40,7 @@ app.command("fake-exchange")(fake_exchange)
 app.add_typer(sentiment_app, name="sentiment", help="Score headlines; evaluate on a labelled CSV.")
 app.add_typer(spark_app, name="spark")
 app.command("export")(export)
+app.command("reprocess")(reprocess)
 
 
 def _settings() -> Settings:

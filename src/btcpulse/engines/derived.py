@@ -33,6 +33,8 @@ from btcpulse.store import schema as t
 from btcpulse.store.upsert import upsert
 from btcpulse.timeutil import from_epoch_s
 
+from .text import TAGS_VERSION
+
 BASELINE_WINDOWS = 24
 INDEX_WINDOW_S = 3600
 IMPACT_HORIZON_S = 3600
@@ -145,7 +147,13 @@ def _bursts(
                 )
             )
         )
-        upsert(conn, t.bursts, rows.with_columns(pl.lit(replay).alias("replay")).to_dicts())
+        upsert(
+            conn,
+            t.bursts,
+            rows.with_columns(
+                pl.lit(replay).alias("replay"), pl.lit(TAGS_VERSION).alias("version")
+            ).to_dicts(),
+        )
         out.append(rows)
     return pl.concat(out) if out else pl.DataFrame()
 
@@ -179,7 +187,10 @@ def derive(
     news = _news(conn, replay, times[0] - 25 * INDEX_WINDOW_S, times[-1] + 1, version)
     candles = _minute_candles(conn, series, times[0] - 86400 - INDEX_WINDOW_S, times[-1] + 1)
     updates += _impacts(conn, replay, series, news, candles, times, now)
-    index, drivers = sentiment_index(news, candles, times, window_s=INDEX_WINDOW_S)
+    # The index reads the articles the model scored: one in a language it does not know
+    # (not scored) moves neither the sentiment nor the volume component, nor n_news.
+    scored = news.filter(pl.col("sentiment").is_not_null())
+    index, drivers = sentiment_index(scored, candles, times, window_s=INDEX_WINDOW_S)
     by_time: dict[int, list[dict[str, Any]]] = {}
     for d in drivers.iter_rows(named=True):
         by_time.setdefault(int(d["time"]), []).append(
@@ -196,6 +207,7 @@ def derive(
             "volatility_c": r["volatility_c"],
             "n_news": int(r["n_news"]),
             "drivers": json.dumps(by_time.get(int(r["time"]), [])),
+            "model_version": version,
         }
         for r in index.iter_rows(named=True)
     ]

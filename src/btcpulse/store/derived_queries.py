@@ -35,11 +35,21 @@ def bursts(
     ]
 
 
-def index_series(conn: Connection, *, replay: bool, lo: int, hi: int) -> list[dict[str, Any]]:
+def index_series(
+    conn: Connection, *, replay: bool, lo: int, hi: int, model_version: str
+) -> list[dict[str, Any]]:
+    """The index made with ``model_version`` only: versions are never mixed in one series."""
     i = t.index_values.c
     rows = conn.execute(
         select(t.index_values)
-        .where(and_(i.replay == replay, i.time >= lo, i.time < hi))
+        .where(
+            and_(
+                i.replay == replay,
+                i.time >= lo,
+                i.time < hi,
+                i.model_version == model_version,
+            )
+        )
         .order_by(i.time)
     ).all()
     return [
@@ -56,10 +66,13 @@ def index_series(conn: Connection, *, replay: bool, lo: int, hi: int) -> list[di
     ]
 
 
-def index_latest(conn: Connection, *, replay: bool) -> dict[str, Any] | None:
+def index_latest(conn: Connection, *, replay: bool, model_version: str) -> dict[str, Any] | None:
     i = t.index_values.c
     r = conn.execute(
-        select(t.index_values).where(i.replay == replay).order_by(i.time.desc()).limit(1)
+        select(t.index_values)
+        .where(and_(i.replay == replay, i.model_version == model_version))
+        .order_by(i.time.desc())
+        .limit(1)
     ).first()
     if r is None:
         return None
@@ -74,6 +87,7 @@ def index_latest(conn: Connection, *, replay: bool) -> dict[str, Any] | None:
         },
         "n_news": r.n_news,
         "drivers": json.loads(r.drivers),
+        "model_version": r.model_version,
     }
 
 

@@ -172,7 +172,14 @@ def _select(q: ExportQuery) -> Select[Any]:
     i = t.index_values.c
     return (
         select(i.time, i.value, i.sentiment_c, i.volume_c, i.momentum_c, i.volatility_c, i.n_news)
-        .where(and_(i.replay == q.replay, i.time >= q.lo, i.time < q.hi))
+        .where(
+            and_(
+                i.replay == q.replay,
+                i.time >= q.lo,
+                i.time < q.hi,
+                i.model_version == q.model_version,
+            )
+        )
         .order_by(i.time)
     )
 

@@ -96,6 +96,7 @@ bursts = Table(
     Column("mean", Float, nullable=False),
     Column("std", Float, nullable=False),
     Column("z", Float, nullable=False),
+    Column("version", String(64), nullable=False),  # the topic tagger that counted them
     Index("ix_bursts_window", "replay", "resolution_s", "start"),
 )
 
@@ -122,6 +123,7 @@ index_values = Table(
     Column("volatility_c", Float, nullable=False),
     Column("n_news", Integer, nullable=False),
     Column("drivers", Text, nullable=False),  # JSON: headlines that moved it most
+    Column("model_version", String(64), nullable=False),  # the sentiment model it was made with
 )
 
 alerts = Table(

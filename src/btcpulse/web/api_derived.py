@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from btcpulse.analytics.bursts import DEFAULT_RESOLUTIONS
 from btcpulse.analytics.market import returns_and_volatility
+from btcpulse.analytics.sentiment import model_version
 from btcpulse.store import derived_queries as q
 from btcpulse.store import queries as candle_queries
 from btcpulse.timeutil import utcnow
@@ -50,9 +51,10 @@ def get_index(
     to: Time = None,
 ) -> dict[str, Any]:
     lo, hi = _range(from_, to, timedelta(days=1))
+    version = model_version(request.app.state.settings.sentiment_model)
     with store_of(request).read() as conn:
-        series = q.index_series(conn, replay=replay, lo=lo, hi=hi)
-        latest = q.index_latest(conn, replay=replay)
+        series = q.index_series(conn, replay=replay, lo=lo, hi=hi, model_version=version)
+        latest = q.index_latest(conn, replay=replay, model_version=version)
     step = max(1, len(series) // 2000 + (len(series) % 2000 > 0))
     return {"latest": latest, "series": series[::step]}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wait_for
+from conftest import REPLAY, free_port, wait_for
 from harness import Running
 
 from btcpulse.bus.embedded import EmbeddedLog
@@ -70,13 +70,26 @@ TOPIC_IDS = {
 
 CHART = "[data-testid=price-chart]"
 NEWS_ITEMS = "[data-testid=news-list] [data-testid=news-item]"
+ADMIN_TOKEN = "browser-test-admin-token"
 
 
-@pytest.fixture
-def service(settings: Settings, tmp_path: Path) -> Iterator[Running]:
+def make_settings(root: Path) -> Settings:
+    """Settings of a service shared by a module's tests (the ``settings`` fixture is per test)."""
+    return Settings(
+        data_dir=root / "var",
+        port=free_port(),
+        live_sources=False,
+        replay_path=REPLAY,
+        admin_token=ADMIN_TOKEN,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+def run_service(settings: Settings, log: Path) -> Iterator[Running]:
+    """``btcpulse up --no-live`` with the admin token set (as an operator would: the env)."""
     if not STATIC_INDEX.exists():
         pytest.fail("the dashboard is not built (src/btcpulse/web/static/index.html is missing)")
-    running = Running(settings, tmp_path / "up.log")
+    running = Running(settings, log, BTCPULSE_ADMIN_TOKEN=ADMIN_TOKEN)
     try:
         running.wait_ready()
         yield running
@@ -85,15 +98,7 @@ def service(settings: Settings, tmp_path: Path) -> Iterator[Running]:
         print(f"--- btcpulse up exited with {code}; log tail:\n{running.log()}")  # on failure
 
 
-def _ws_clients(service: Running) -> float:
-    with urllib.request.urlopen(service.base + "/metrics", timeout=5) as r:
-        text = r.read().decode()
-    m = re.search(r"^btcpulse_ws_clients (\S+)$", text, re.M)
-    return float(m.group(1)) if m else -1.0
-
-
-@pytest.fixture
-def browser(service: Running) -> Iterator[Any]:
+def launch_browser(service: Running) -> Iterator[Any]:
     if not CHROMIUM.exists():
         reason = f"Debian Chromium is not installed ({CHROMIUM} is missing)"
         if os.environ.get("BTCPULSE_REQUIRE_BROWSER"):  # CI installs it: never skip there
@@ -111,12 +116,39 @@ def browser(service: Running) -> Iterator[Any]:
     wait_for(lambda: _ws_clients(service) == 0, 10, "the server to drop the browser's sockets")
 
 
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
+def new_context(browser: Any, **kw: Any) -> Any:
     ctx = browser.new_context(
-        viewport={"width": 1400, "height": 900}, locale="en-GB", timezone_id="UTC"
+        viewport={"width": 1400, "height": 900}, locale="en-GB", timezone_id="UTC", **kw
     )
     ctx.set_default_timeout(UI_MS)
+    return ctx
+
+
+@pytest.fixture(scope="module")
+def module_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_settings(tmp_path_factory.mktemp("browser"))
+
+
+@pytest.fixture(scope="module")
+def service(module_settings: Settings) -> Iterator[Running]:
+    yield from run_service(module_settings, module_settings.data_dir.parent / "up.log")
+
+
+def _ws_clients(service: Running) -> float:
+    with urllib.request.urlopen(service.base + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    m = re.search(r"^btcpulse_ws_clients (\S+)$", text, re.M)
+    return float(m.group(1)) if m else -1.0
+
+
+@pytest.fixture(scope="module")
+def browser(service: Running) -> Iterator[Any]:
+    yield from launch_browser(service)
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    ctx = new_context(browser)
     try:
         yield ctx
     finally:
@@ -193,7 +225,7 @@ def _check_analytics(page: Any, tagged_id: str) -> None:
     api_calls: list[str] = []
     page.on("request", lambda r: api_calls.append(r.url) if "/api/v1/" in r.url else None)
 
-    # sentiment index: a 0-100 value, four components, headlines as inert text
+    # sentiment index (Overview): a 0-100 value, four components, headlines as inert text
     index = page.locator("[data-testid=sentiment-index]")
     expect(index).to_be_visible()
     expect(index).to_have_attribute("data-value", re.compile(r"^\d+(\.\d)?$"), timeout=NEWS_MS)
@@ -203,6 +235,8 @@ def _check_analytics(page: Any, tagged_id: str) -> None:
         assert 0 <= float(c.get_attribute("data-value") or "nan") <= 100
     assert index.locator("img, script, b").count() == 0
 
+    page.click("[data-testid=nav-news]")
+    expect(page.locator("[data-testid=news-panel]")).to_be_visible()
     # news items: topic chips are known topics, a story badge only for 2+ outlets
     topics = page.eval_on_selector_all(
         f"{NEWS_ITEMS} [data-testid=topic-chip]", "els => els.map(e => e.dataset.topic)"
@@ -231,29 +265,28 @@ def _check_analytics(page: Any, tagged_id: str) -> None:
     page.wait_for_function("() => !new URL(location.href).searchParams.has('topic')")
     expect(page.locator(f'{NEWS_ITEMS}[data-id="{tagged_id}"]')).to_have_count(1)
 
-    # stories tab: multi-source stories only
-    page.click("[data-testid=tab-stories]")
+    # stories (beside the news): multi-source stories only
     expect(page.locator("[data-testid=stories-panel]")).to_be_visible()
-    expect(page.locator("[data-testid=news-panel]")).to_be_hidden()
     for n in page.eval_on_selector_all(
         "[data-testid=story-item]", "els => els.map(e => e.dataset.sources)"
     ):
         assert int(n) >= 2
-    page.screenshot(path=str(ARTIFACTS / "dashboard-stories.png"))
 
-    # alerts tab: newest first
-    page.click("[data-testid=tab-alerts]")
+    # alerts view: newest first
+    page.click("[data-testid=nav-alerts]")
     expect(page.locator("[data-testid=alerts-panel]")).to_be_visible()
+    expect(page.locator("[data-testid=news-panel]")).to_be_hidden()
     times = page.eval_on_selector_all(
-        "[data-testid=alert-item] time", "els => els.map(e => Date.parse(e.dateTime))"
+        "[data-testid=alert-list] [data-testid=alert-item] time",
+        "els => els.map(e => Date.parse(e.dateTime))",
     )
     assert times == sorted(times, reverse=True), times
-    page.screenshot(path=str(ARTIFACTS / "dashboard-alerts.png"))
-    page.click("[data-testid=tab-news]")
+    page.click("[data-testid=nav-news]")
     expect(page.locator("[data-testid=news-panel]")).to_be_visible()
 
 
-def test_dashboard_end_to_end(context: Any, service: Running, settings: Settings) -> None:
+def test_dashboard_end_to_end(context: Any, service: Running, module_settings: Settings) -> None:
+    settings = module_settings
     expect = sync_api.expect
     page = context.new_page()
     page_errors: list[str] = []
@@ -272,7 +305,10 @@ def test_dashboard_end_to_end(context: Any, service: Running, settings: Settings
     expect(page.locator("[data-testid=replay-badge]")).to_be_visible()
     expect(page.locator("[data-testid=chart-message]")).to_be_hidden()
     before = _chart(page)
-    assert before["resolution"] == "1m"  # default range 24h
+    assert before["resolution"] == "60"  # default range 24h: 1-minute candles
+    assert before["resolutionName"] == "1m"
+    page.click("[data-testid=nav-news]")
+    expect(page.locator("[data-testid=news-panel]")).to_be_visible()
     ids_before = set(_news_ids(page))
 
     # 2. brand-new headlines arrive over the WebSocket and stay inert text
@@ -309,11 +345,12 @@ def test_dashboard_end_to_end(context: Any, service: Running, settings: Settings
         timeout=UPDATE_MS,
     )
     ARTIFACTS.mkdir(exist_ok=True)
+    page.click("[data-testid=nav-overview]")
+    expect(page.locator(CHART)).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 
-    # 6. analytics: sentiment index, topic filter, stories and alerts tabs
+    # 6. analytics: sentiment index, topic filter, stories and the alerts view
     _check_analytics(page, xss.id)
-    page.screenshot(path=str(ARTIFACTS / "dashboard-tabs.png"))
 
     # 5. catch-up from the REST snapshot's seq: a headline committed after the page's REST
     # loads but before its WebSocket is connected must still appear (from /api/v1/updates).
@@ -368,6 +405,7 @@ def test_dashboard_end_to_end(context: Any, service: Running, settings: Settings
     expect(page.locator("[data-testid=replay-badge]")).to_contain_text("historique enregistré")
     expect(page.locator(".news-panel h2")).to_have_text("Actualités")
     expect(page.locator("[data-testid=range-all]")).to_have_text("Tout")
+    page.click("[data-testid=nav-overview]")
     assert "lang=fr" in page.url
 
     # 3b. the chart moves: a new candle (or a new last time) within a minute and a bit
@@ -385,7 +423,7 @@ def test_dashboard_end_to_end(context: Any, service: Running, settings: Settings
     expect(page.locator("[data-testid=range-all]")).to_have_attribute("aria-pressed", "true")
     expect(page.locator("[data-testid=range-24h]")).to_have_attribute("aria-pressed", "false")
     page.wait_for_function(
-        "sel => document.querySelector(sel).dataset.resolution !== '1m'", arg=CHART
+        "sel => document.querySelector(sel).dataset.resolution !== '60'", arg=CHART
     )
     assert 0 < int(_chart(page)["candles"]) <= 2100
 
@@ -393,20 +431,18 @@ def test_dashboard_end_to_end(context: Any, service: Running, settings: Settings
     expect(page.locator("[data-testid=range-24h]")).to_have_attribute("aria-pressed", "true")
     expect(page.locator("[data-testid=range-all]")).to_have_attribute("aria-pressed", "false")
     page.wait_for_function(
-        "sel => document.querySelector(sel).dataset.resolution === '1m'", arg=CHART
+        "sel => document.querySelector(sel).dataset.resolution === '60'", arg=CHART
     )
     expect(page.locator("[data-testid=chart-message]")).to_be_hidden()
     assert 0 < int(_chart(page)["candles"]) <= 2100
     assert "range=24h" in page.url
 
-    page.screenshot(path=str(ARTIFACTS / "dashboard-fr.png"), full_page=True)
     expect(page.locator("[data-testid=sentiment-index] h2")).to_have_text("Indice de sentiment")
-    expect(page.locator("[data-testid=tab-alerts]")).to_contain_text("Alertes")
+    expect(page.locator("[data-testid=nav-alerts]")).to_contain_text("Alertes")
     expect(page.locator("[data-testid=topic-filter] option").first).to_have_text("Tous les thèmes")
-    page.click("[data-testid=tab-alerts]")
+    page.click("[data-testid=nav-alerts]")
     expect(page.locator("[data-testid=alerts-panel]")).to_be_visible()
-    page.screenshot(path=str(ARTIFACTS / "dashboard-fr-alerts.png"))
-    page.click("[data-testid=tab-news]")
+    page.click("[data-testid=nav-overview]")
 
     assert page.evaluate("typeof window.__xss") == "undefined"
     assert not page_errors, f"uncaught errors in the page: {page_errors}"

@@ -47,6 +47,7 @@ export class AlertsPanel {
     private readonly list: HTMLUListElement,
     private readonly empty: HTMLElement,
     private readonly toasts: HTMLElement,
+    private readonly max: number = MAX_ALERTS,
   ) {}
 
   setAlerts(items: Alert[]): void {
@@ -67,7 +68,7 @@ export class AlertsPanel {
   render(): void {
     const sorted = [...this.alerts.values()]
       .sort((a, b) => sortKey(b) - sortKey(a) || a.alert_id.localeCompare(b.alert_id))
-      .slice(0, MAX_ALERTS);
+      .slice(0, this.max);
     this.list.replaceChildren(...sorted.map((a) => this.row(a)));
     this.empty.hidden = sorted.length > 0;
     this.onCount(sorted.length);

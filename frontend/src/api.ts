@@ -2,6 +2,11 @@
 import { isFiniteNumber } from "./dom";
 import type {
   Alert,
+  AlertRules,
+  DeadLetter,
+  ImpactRow,
+  NewsFilters,
+  NewsSource,
   BurstsResponse,
   CandlesResponse,
   Health,
@@ -17,8 +22,25 @@ export class ApiError extends Error {
   constructor(
     readonly path: string,
     readonly status: number,
+    /** The server's own explanation (FastAPI's `detail`), when it gave one. */
+    readonly detail: string | null = null,
   ) {
-    super(`GET ${path} failed (${status})`);
+    super(`${path} failed (${status})`);
+  }
+}
+
+/** FastAPI errors: {"detail": "..."} or {"detail": [{"msg": "..."}, ...]}. */
+async function errorDetail(res: Response): Promise<string | null> {
+  try {
+    const body = (await res.json()) as { detail?: unknown };
+    const d = body.detail;
+    if (typeof d === "string") return d;
+    if (Array.isArray(d)) {
+      return d.map((x) => (x && typeof x === "object" && "msg" in x ? String((x as { msg: unknown }).msg) : String(x))).join("; ");
+    }
+    return d === undefined ? null : JSON.stringify(d);
+  } catch {
+    return null;
   }
 }
 
@@ -30,7 +52,7 @@ async function getJson<T>(path: string, params: Record<string, string | number |
   const qs = query.toString();
   const url = qs ? `${path}?${qs}` : path;
   const res = await fetch(url, { headers: { Accept: "application/json" }, signal: signal ?? null });
-  if (!res.ok) throw new ApiError(path, res.status);
+  if (!res.ok) throw new ApiError(path, res.status, await errorDetail(res));
   return (await res.json()) as T;
 }
 
@@ -44,16 +66,67 @@ export interface CandleQuery {
   symbol: string;
   /** ISO 8601; omitted means "all". */
   from?: string | undefined;
+  /** ISO 8601; omitted means "now". */
+  to?: string | undefined;
 }
 
 export async function fetchCandles(q: CandleQuery, signal?: AbortSignal): Promise<CandlesResponse> {
-  const body = await getJson<CandlesResponse>("/api/v1/candles", { venue: q.venue, symbol: q.symbol, from: q.from }, signal);
+  const body = await getJson<CandlesResponse>("/api/v1/candles", { venue: q.venue, symbol: q.symbol, from: q.from, to: q.to }, signal);
   return { ...body, seq: seqOrNull(body.seq), candles: Array.isArray(body.candles) ? body.candles : [] };
 }
 
-export async function fetchNews(limit: number, topic?: string | null): Promise<NewsResponse> {
-  const body = await getJson<{ items?: NewsItem[]; seq?: unknown }>("/api/v1/news", { limit, topic: topic || undefined });
+export interface NewsQuery extends Partial<NewsFilters> {
+  limit: number;
+  from?: string | undefined;
+  to?: string | undefined;
+}
+
+export async function fetchNews(q: NewsQuery, signal?: AbortSignal): Promise<NewsResponse> {
+  const body = await getJson<{ items?: NewsItem[]; seq?: unknown }>(
+    "/api/v1/news",
+    {
+      limit: q.limit,
+      from: q.from,
+      to: q.to,
+      source: q.source || undefined,
+      topic: q.topic || undefined,
+      sentiment: q.sentiment || undefined,
+      q: q.q || undefined,
+    },
+    signal,
+  );
   return { items: Array.isArray(body.items) ? body.items : [], seq: seqOrNull(body.seq) };
+}
+
+export async function fetchNewsSources(): Promise<NewsSource[]> {
+  const body = await getJson<{ sources?: NewsSource[] }>("/api/v1/news/sources");
+  return Array.isArray(body.sources) ? body.sources.filter((s) => s && typeof s.source === "string") : [];
+}
+
+export async function fetchErrors(limit = 50): Promise<DeadLetter[]> {
+  const body = await getJson<{ errors?: DeadLetter[] }>("/api/v1/errors", { limit });
+  return Array.isArray(body.errors) ? body.errors : [];
+}
+
+export async function fetchImpact(replay: boolean, by: "topic" | "source"): Promise<ImpactRow[]> {
+  const body = await getJson<{ rows?: ImpactRow[] }>("/api/v1/impact", { replay: String(replay), by });
+  return Array.isArray(body.rows) ? body.rows : [];
+}
+
+export function fetchRules(): Promise<AlertRules> {
+  return getJson<AlertRules>("/api/v1/alerts/rules");
+}
+
+/** PUT the rules with the admin token; throws ApiError (with the server's detail) when refused. */
+export async function saveRules(rules: string[], token: string): Promise<AlertRules> {
+  const path = "/api/v1/alerts/rules";
+  const res = await fetch(path, {
+    method: "PUT",
+    headers: { Accept: "application/json", "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ rules }),
+  });
+  if (!res.ok) throw new ApiError(path, res.status, await errorDetail(res));
+  return (await res.json()) as AlertRules;
 }
 
 export async function fetchStories(limit = 20, minSources = 2): Promise<Story[]> {
@@ -74,13 +147,19 @@ export async function fetchAlerts(limit = 20): Promise<Alert[]> {
   return Array.isArray(body.alerts) ? body.alerts : [];
 }
 
-export async function fetchBursts(replay: boolean, minZ = 3, resolutionS = 3600): Promise<BurstsResponse> {
-  // The server's default resolution is 3600: it is left out because the back end (a Literal[900,
-  // 3600] query parameter) currently rejects any explicit `resolution_s` with a 422.
+export async function fetchBursts(
+  replay: boolean,
+  minZ = 3,
+  resolutionS = 3600,
+  from?: string,
+  to?: string,
+): Promise<BurstsResponse> {
   const body = await getJson<Partial<BurstsResponse>>("/api/v1/bursts", {
     replay: String(replay),
-    resolution_s: resolutionS === 3600 ? undefined : resolutionS,
+    resolution_s: resolutionS,
     min_z: minZ,
+    from,
+    to,
   });
   return { resolution_s: isFiniteNumber(body.resolution_s) ? body.resolution_s : resolutionS, bursts: Array.isArray(body.bursts) ? body.bursts : [] };
 }

@@ -15,7 +15,21 @@ import {
 } from "lightweight-charts";
 import { isFiniteNumber } from "./dom";
 import { formatCompact, formatDateTime, formatPrice, formatTick, locale } from "./i18n";
-import type { Candle, CandleUpdateData, CandlesResponse } from "./types";
+import { NewsMarkers } from "./markers";
+import type { Candle, CandleUpdateData, CandlesResponse, NewsItem } from "./types";
+
+/** How close (px) the pointer must be to a news marker's bar to show its headlines. */
+const HIT_PX = 7;
+/** Range changes this long after a wheel / drag / key on the chart are the user's. */
+const USER_MS = 1_500;
+export const RANGE_DEBOUNCE_MS = 300;
+
+/** The visible span in epoch seconds; `atEnd` when the newest bar is in view. */
+export interface VisibleRange {
+  from: number;
+  to: number;
+  atEnd: boolean;
+}
 
 const UP = "#26a69a";
 const DOWN = "#ef5350";
@@ -67,9 +81,21 @@ export class PriceChart {
   private updates = 0;
   private loading = false;
   private pending: CandleUpdateData[] = [];
+  private times: number[] = [];
+  private readonly markers: NewsMarkers;
+  private userAt = Number.NEGATIVE_INFINITY;
+  private rangeTimer: number | undefined;
+  /** False while showing a past window (a fixed `to`): live bars are not appended. */
+  follow = true;
 
   /** Called after every load and every applied update. */
   onChange: () => void = () => {};
+  /** The user zoomed or panned (debounced). */
+  onUserRange: (r: VisibleRange) => void = () => {};
+  /** Pointer over a bar with news (null: none), with the pointer's position in the chart. */
+  onHover: (items: NewsItem[] | null, x: number, y: number) => void = () => {};
+  /** Click on a bar with news. */
+  onPick: (items: NewsItem[]) => void = () => {};
 
   constructor(private readonly container: HTMLElement) {
     this.chart = createChart(container, {
@@ -109,7 +135,90 @@ export class PriceChart {
       priceFormat: { type: "custom", minMove: 0.00000001, formatter: (v: number) => formatCompact(v) },
     });
     this.volume.priceScale().applyOptions({ scaleMargins: { top: 0.78, bottom: 0 } });
+    this.markers = new NewsMarkers(this.candles);
     this.applyLocale();
+    this.writeAttributes();
+    this.wireInteraction();
+  }
+
+  private wireInteraction(): void {
+    const mark = (): void => {
+      this.userAt = performance.now();
+    };
+    for (const ev of ["wheel", "pointerdown", "touchstart", "keydown"] as const) {
+      this.container.addEventListener(ev, mark, { capture: true, passive: true });
+    }
+    this.chart.timeScale().subscribeVisibleLogicalRangeChange(() => {
+      if (performance.now() - this.userAt > USER_MS) return; // our own setData / fitContent
+      window.clearTimeout(this.rangeTimer);
+      this.rangeTimer = window.setTimeout(() => {
+        const r = this.visibleRange();
+        if (r) this.onUserRange(r);
+      }, RANGE_DEBOUNCE_MS);
+    });
+    this.chart.subscribeCrosshairMove((p) => {
+      if (!p.point) return this.onHover(null, 0, 0);
+      const items = this.newsNear(p.point.x, p.hoveredObjectId);
+      this.onHover(items.length ? items : null, p.point.x, p.point.y);
+    });
+    this.chart.subscribeClick((p) => {
+      if (!p.point) return;
+      const items = this.newsNear(p.point.x, p.hoveredObjectId);
+      if (items.length) this.onPick(items);
+    });
+  }
+
+  /** Headlines of the marker under the pointer, else of the nearest bar with news within HIT_PX. */
+  private newsNear(x: number, hovered: unknown): NewsItem[] {
+    if (typeof hovered === "string") {
+      const item = this.markers.item(hovered);
+      if (item) {
+        const bar = this.markers.barTimes().find((b) => this.markers.at(b).some((i) => i.id === hovered));
+        if (bar !== undefined) return this.markers.at(bar);
+      }
+    }
+    let best: number | null = null;
+    let bestDx = HIT_PX + 1;
+    const ts = this.chart.timeScale();
+    for (const bar of this.markers.barTimes()) {
+      const cx = ts.timeToCoordinate(bar as UTCTimestamp);
+      if (cx === null) continue;
+      const dx = Math.abs(cx - x);
+      if (dx < bestDx) {
+        bestDx = dx;
+        best = bar;
+      }
+    }
+    return best === null ? [] : this.markers.at(best);
+  }
+
+  /** The visible time span, extrapolated past the first / last bar with the resolution. */
+  visibleRange(): VisibleRange | null {
+    const lr = this.chart.timeScale().getVisibleLogicalRange();
+    const n = this.times.length;
+    if (!lr || !n || !this.info) return null;
+    const res = this.info.resolutionS;
+    const at = (i: number): number => {
+      if (i < 0) return this.times[0]! + Math.floor(i * res);
+      if (i > n - 1) return this.times[n - 1]! + Math.ceil((i - (n - 1)) * res);
+      return this.times[Math.floor(i)]!;
+    };
+    return { from: at(lr.from), to: at(lr.to) + res, atEnd: lr.to >= n - 1.5 };
+  }
+
+  /** Headlines to mark on the chart (replacing those shown). */
+  setNews(items: NewsItem[]): void {
+    this.markers.set(items);
+    this.redrawMarkers();
+  }
+
+  /** One live headline. */
+  addNews(item: NewsItem): void {
+    if (this.markers.upsert(item)) this.redrawMarkers();
+  }
+
+  private redrawMarkers(): void {
+    this.markers.draw(this.times, this.info?.resolutionS ?? 60);
     this.writeAttributes();
   }
 
@@ -163,6 +272,7 @@ export class PriceChart {
   }
 
   setData(resp: CandlesResponse): void {
+    this.userAt = Number.NEGATIVE_INFINITY; // the fit below is ours, not a user zoom
     const rows = resp.candles.filter(isCandle).sort((a, b) => a.t - b.t);
     // Drop duplicate times (keep the later row): lightweight-charts requires strictly ascending times.
     const unique: Candle[] = [];
@@ -179,6 +289,7 @@ export class PriceChart {
     };
     this.candles.setData(unique.map(toBar));
     this.volume.setData(unique.map(toVolume));
+    this.times = unique.map((c) => c.t);
     this.count = unique.length;
     this.lastCandle = unique.length ? unique[unique.length - 1]! : null;
     this.lastT = this.lastCandle ? this.lastCandle.t : null;
@@ -189,6 +300,7 @@ export class PriceChart {
     const queued = this.pending;
     this.pending = [];
     for (const u of queued) this.applyUpdate(u, false);
+    this.markers.draw(this.times, resp.resolution_s);
     this.writeAttributes();
     this.onChange();
   }
@@ -200,13 +312,16 @@ export class PriceChart {
       return;
     }
     const info = this.info;
-    if (!info || !isCandle(u)) return;
+    if (!info || !isCandle(u) || !this.follow) return;
     if (u.venue !== info.venue || u.symbol !== info.symbol || u.resolution !== info.resolution) return;
     if (this.lastT !== null && u.t < this.lastT) return; // older than the last bar
     const appended = this.lastT === null || u.t > this.lastT;
     this.candles.update(toBar(u));
     this.volume.update(toVolume(u));
-    if (appended) this.count += 1;
+    if (appended) {
+      this.count += 1;
+      this.times.push(u.t);
+    }
     this.updates += 1;
     this.lastT = u.t;
     this.lastCandle = u;
@@ -220,7 +335,10 @@ export class PriceChart {
     const ds = this.container.dataset;
     ds.candles = String(this.count);
     ds.lastTime = this.lastT === null ? "" : String(this.lastT);
-    ds.resolution = this.info?.resolution ?? "";
+    ds.resolution = this.info ? String(this.info.resolutionS) : "";
+    ds.resolutionName = this.info?.resolution ?? "";
+    ds.firstTime = this.times.length ? String(this.times[0]) : "";
     ds.updates = String(this.updates);
+    ds.markers = String(this.markers.count);
   }
 }

@@ -1,41 +1,31 @@
-// btcpulse dashboard: wires the REST loads, the live feed and the controls.
+// btcpulse dashboard: wires the views, the REST loads, the live feed and the controls.
 import "./style.css";
+import "./views.css";
 import { alertFromUpdate, AlertsPanel } from "./alerts";
-import { fetchAlerts, fetchBursts, fetchCandles, fetchIndex, fetchNews, fetchStories, fetchVenues } from "./api";
-import { PriceChart, type ChartSeriesInfo } from "./chart";
-import { byTestId, el, isFiniteNumber } from "./dom";
+import { fetchAlerts, fetchBursts, fetchIndex, fetchStories } from "./api";
+import { PriceChart } from "./chart";
+import { byTestId, el } from "./dom";
 import { HealthPanel } from "./health";
-import {
-  browserLang,
-  formatPrice,
-  formatShortDateTime,
-  getLang,
-  getTimeZoneMode,
-  isLang,
-  setLang,
-  setTimeZoneMode,
-  t,
-  translateStatic,
-  type Lang,
-  type MessageKey,
-  type TimeZoneMode,
-} from "./i18n";
+import { browserLang, getLang, getTimeZoneMode, isLang, setLang, setTimeZoneMode, t, translateStatic, type Lang, type TimeZoneMode } from "./i18n";
 import { IndexPanel } from "./indexpanel";
-import { NewsList, topicLabel } from "./news";
-import { BURST_MIN_Z, MIN_SOURCES, StoriesPanel } from "./stories";
-import { RANGES, TOPICS, type Candle, type NewsItem, type RangeKey, type Topic, type Venue } from "./types";
+import { ImpactView } from "./impact";
+import { MarkerUi } from "./markerui";
+import { NewsView } from "./newsview";
+import { ChartController, type ChartMessage, type TimeWindow } from "./overview";
+import { RulesForm } from "./rules";
+import { MIN_SOURCES, StoriesPanel } from "./stories";
+import { BURST_Z, TrendsView } from "./trends";
 import { readUrlState, writeUrlState } from "./url";
+import { Venues } from "./venues";
+import { ViewNav } from "./views";
 import { LiveFeed, type FeedState } from "./ws";
 
 const LS_LANG = "btcpulse.lang";
 const LS_TZ = "btcpulse.tz";
-const DEFAULT_RANGE: RangeKey = "24h";
-const NEWS_LIMIT = 50;
 const STORIES_LIMIT = 20;
-const ALERTS_LIMIT = 20;
+const ALERTS_LIMIT = 50;
+const RECENT_ALERTS = 4;
 const BURSTS_REFRESH_MS = 60_000;
-type TabKey = "news" | "stories" | "alerts";
-const RANGE_SECONDS: Record<RangeKey, number | null> = { "1h": 3600, "24h": 86400, "7d": 7 * 86400, all: null };
 
 function storageGet(key: string): string | null {
   try {
@@ -57,53 +47,65 @@ function storageSet(key: string, value: string): void {
 const initial = readUrlState();
 const storedLang = storageGet(LS_LANG);
 setLang(initial.lang ?? (isLang(storedLang) ? storedLang : browserLang()));
-setTimeZoneMode(storageGet(LS_TZ) === "local" ? "local" : "utc");
+setTimeZoneMode(initial.tz ?? (storageGet(LS_TZ) === "local" ? "local" : "utc"));
 
-let range: RangeKey = initial.range ?? DEFAULT_RANGE;
-let topic: Topic | null = initial.topic;
-/** The world (replay or live) the index and bursts shown belong to (null: not loaded). */
-let indexWorld: boolean | null = null;
-let indexToken = 0;
-let newsToken = 0;
-/** Live news received while a (topic) reload is in flight, re-applied over its answer. */
-let newsDuringLoad: NewsItem[] | null = null;
+/** The world (replay or live) the index, bursts and impact shown belong to (null: not loaded). */
+let world: boolean | null = null;
+let worldToken = 0;
 let burstsTimer: number | undefined;
-let venues: Venue[] = [];
-let selected: Venue | null = null;
 let wsState: FeedState = "closed";
-let chartMessage: MessageKey | null = "loading";
-let loadToken = 0;
-let loadAbort: AbortController | null = null;
-/** The `seq` each REST snapshot shown was read at (null: none shown, or an older back end). */
-const snapshotSeq: { candles: number | null; news: number | null } = { candles: null, news: null };
-/** The latest candle load (a superseded load resolves with the one that replaced it). */
-let candleLoad: Promise<boolean> = Promise.resolve(true);
+let chartMessage: ChartMessage = "loading";
 
-// ---- elements -------------------------------------------------------------
+// ---- elements and components ------------------------------------------------
 
-const venueSelect = byTestId<HTMLSelectElement>("venue-select");
 const langSelect = byTestId<HTMLSelectElement>("lang-select");
 const tzToggle = byTestId<HTMLButtonElement>("tz-toggle");
-const replayBadge = byTestId("replay-badge");
 const wsStatus = byTestId("ws-status");
-const chartTitle = byTestId("chart-title");
-const lastPrice = byTestId("last-price");
 const chartMessageEl = byTestId("chart-message");
-const rangeButtons = RANGES.map((r) => byTestId<HTMLButtonElement>(`range-${r}`));
-const topicSelect = byTestId<HTMLSelectElement>("topic-filter");
-const tabButtons = [...document.querySelectorAll<HTMLButtonElement>("[role=tab][data-tab]")];
-const storiesCount = byTestId("stories-count");
-const alertsCount = byTestId("alerts-count");
 
+const nav = new ViewNav(initial.view ?? "overview");
 const chart = new PriceChart(byTestId("price-chart"));
-const news = new NewsList(byTestId<HTMLUListElement>("news-list"), byTestId("news-empty"));
-news.setTopic(topic);
-const health = new HealthPanel(byTestId("health-rows"), byTestId("health-summary"));
+const venues = new Venues(byTestId<HTMLSelectElement>("venue-select"), chart);
+const startWindow: TimeWindow = initial.from !== null ? { from: initial.from, to: initial.to } : { range: initial.range ?? "24h" };
+const chartCtl = new ChartController(chart, () => venues.selected, startWindow);
+const markerUi = new MarkerUi(byTestId("chart-tooltip"), byTestId("marker-body"));
+const newsView = new NewsView({ source: initial.source, topic: initial.topic, sentiment: initial.sentiment, q: initial.q });
+const health = new HealthPanel(
+  byTestId("health-rows"),
+  byTestId("health-summary"),
+  byTestId("engine-status"),
+  byTestId("dead-letters"),
+  byTestId("dead-letters-empty"),
+);
 const indexPanel = new IndexPanel(byTestId("sentiment-index"));
 const stories = new StoriesPanel(byTestId<HTMLUListElement>("story-list"), byTestId("stories-empty"), byTestId("bursts"));
 const alerts = new AlertsPanel(byTestId<HTMLUListElement>("alert-list"), byTestId("alerts-empty"), byTestId("toasts"));
-stories.onCount = (n) => (storiesCount.textContent = n ? String(n) : "");
-alerts.onCount = (n) => (alertsCount.textContent = n ? String(n) : "");
+const recentAlerts = new AlertsPanel(byTestId<HTMLUListElement>("recent-alerts"), byTestId("recent-alerts-empty"), el("div"), RECENT_ALERTS);
+const trends = new TrendsView();
+const impact = new ImpactView(() => venues.replay);
+const rules = new RulesForm();
+stories.onCount = (n) => (byTestId("stories-count").textContent = n ? String(n) : "");
+alerts.onCount = (n) => (byTestId("alerts-count").textContent = n ? String(n) : "");
+health.onProblems = (n) => (byTestId("health-count").textContent = n ? String(n) : "");
+
+chart.onChange = () => venues.renderHeader();
+chart.onHover = (items, x, y) => markerUi.hover(items, x, y);
+chart.onPick = (items) => markerUi.pick(items);
+chartCtl.onMessage = (m) => {
+  chartMessage = m;
+  renderChartMessage();
+};
+chartCtl.onLoaded = () => venues.renderReplay();
+markerUi.onShowInNews = (item) => {
+  nav.show("news");
+  const flash = (): boolean => newsView.list.highlight(item.id);
+  if (!flash()) void newsView.clear().then(flash);
+};
+trends.onResolution = () => void loadBursts();
+venues.onUserChange = () => void chartCtl.load();
+venues.onSelect = () => {
+  if (world !== null && world !== venues.replay) void loadWorld();
+};
 
 /** Toast only alerts created in the last two minutes (not old ones replayed by a catch-up). */
 function isFresh(iso: unknown): boolean {
@@ -111,31 +113,30 @@ function isFresh(iso: unknown): boolean {
   return Number.isFinite(ms) && Date.now() - ms < 120_000;
 }
 
-/** The world the selected venue belongs to: replay venues are named "replay:…". */
-const selectedReplay = (): boolean => selected?.venue.startsWith("replay:") ?? selected?.replay ?? false;
-
 const feed = new LiveFeed({
   onUpdate(u) {
     switch (u.kind) {
       case "candle":
-        if (u.data && !venues.some((v) => v.venue === u.data.venue && v.symbol === u.data.symbol)) {
-          void adoptNewVenues();
-        }
+        if (u.data && !venues.has(u.data.venue, u.data.symbol)) void venues.adoptNew(loadAll);
         chart.applyUpdate(u.data);
         break;
       case "news":
-        newsDuringLoad?.push(u.data);
-        news.upsert(u.data);
+        newsView.upsert(u.data);
+        chart.addNews(u.data);
         break;
       case "story":
         stories.upsert(u.data);
-        if (u.data && typeof u.data.story_id === "string") news.updateStory(u.data.story_id, u.data.source_count);
+        if (u.data && typeof u.data.story_id === "string") newsView.list.updateStory(u.data.story_id, u.data.source_count);
         break;
       case "index":
-        if (u.data && Boolean(u.data.replay) === selectedReplay() && indexWorld === selectedReplay()) indexPanel.apply(u.data);
+        if (u.data && Boolean(u.data.replay) === venues.replay && world === venues.replay) indexPanel.apply(u.data);
         break;
       case "alert":
-        if (u.data) alerts.add(alertFromUpdate(u.data), isFresh(u.data.created_at));
+        if (u.data) {
+          const a = alertFromUpdate(u.data);
+          alerts.add(a, isFresh(u.data.created_at));
+          recentAlerts.add(a, false);
+        }
         break;
       case "burst":
         scheduleBursts(5_000);
@@ -147,107 +148,20 @@ const feed = new LiveFeed({
     renderWsStatus();
   },
   async onResync() {
-    await refreshVenues();
-    const [candlesOk, newsOk] = await Promise.all([loadCandles(), loadNews().then(async (ok) => (await loadDerived(), ok))]);
+    await venues.refresh();
+    const [candlesOk, newsOk] = await Promise.all([chartCtl.load(), newsView.load().then(async (ok) => (await loadDerived(), ok))]);
     if (!candlesOk || !newsOk) throw new Error("reload failed");
     return snapshotBaseline();
   },
 });
 
-// ---- venues ---------------------------------------------------------------
-
-const venueKey = (v: Venue): string => `${v.venue}\u0000${v.symbol}`;
-const lastTimeMs = (v: Venue): number => (v.last_time ? Date.parse(v.last_time) || 0 : 0);
-
-/** Non-replay venue with the most recent data, else the most recent replay venue. */
-function pickDefaultVenue(list: Venue[]): Venue | null {
-  const newest = (vs: Venue[]): Venue | null =>
-    vs.reduce<Venue | null>((best, v) => (best === null || lastTimeMs(v) > lastTimeMs(best) ? v : best), null);
-  const live = list.filter((v) => !v.replay && v.last_time);
-  if (live.length) return newest(live);
-  const replay = list.filter((v) => v.replay);
-  if (replay.length) return newest(replay);
-  return list[0] ?? null;
-}
-
-function findVenue(list: Venue[], venue: string | null, symbol: string | null): Venue | null {
-  if (!venue) return null;
-  return list.find((v) => v.venue === venue && (!symbol || v.symbol === symbol)) ?? null;
-}
-
-function renderVenueOptions(): void {
-  const options = venues.map((v) => {
-    const suffix = v.replay ? ` ${t("venue_replay_suffix")}` : v.last_time ? "" : ` ${t("venue_no_data")}`;
-    const label = `${v.venue} · ${v.symbol}${suffix}`;
-    return el("option", { value: venueKey(v) }, label);
-  });
-  venueSelect.replaceChildren(...options);
-  venueSelect.disabled = venues.length === 0;
-  if (selected) venueSelect.value = venueKey(selected);
-}
-
-async function refreshVenues(): Promise<void> {
-  try {
-    venues = await fetchVenues();
-  } catch {
-    return; // keep the previous list
-  }
-  if (selected) selected = findVenue(venues, selected.venue, selected.symbol) ?? selected;
-  renderVenueOptions();
-}
-
-let adopting: Promise<void> | null = null;
-
-/** A venue appeared after the page loaded (e.g. the engine was still starting): list it and,
- *  when nothing is shown yet, show it. Polls while there are no venues at all. */
-function adoptNewVenues(): Promise<void> {
-  adopting ??= (async () => {
-    try {
-      await refreshVenues();
-      if (!selected && venues.length) {
-        selectVenue(pickDefaultVenue(venues));
-        await Promise.all([loadCandles(), loadDerived()]);
-      }
-    } finally {
-      adopting = null;
-    }
-    if (!venues.length) setTimeout(() => void adoptNewVenues(), VENUE_RETRY_MS);
-  })();
-  return adopting;
-}
-
-const VENUE_RETRY_MS = 3_000;
-
-function selectVenue(v: Venue | null): void {
-  selected = v;
-  if (v) {
-    const ambiguous = venues.filter((x) => x.venue === v.venue).length > 1;
-    writeUrlState({ venue: v.venue, symbol: ambiguous ? v.symbol : null });
-    venueSelect.value = venueKey(v);
-  }
-  renderReplay();
-  renderChartHeader();
-  if (indexWorld !== null && indexWorld !== selectedReplay()) void loadWorld();
-}
-
 // ---- rendering ------------------------------------------------------------
-
-function renderReplay(): void {
-  const replay = selected?.replay ?? chart.shown?.replay ?? false;
-  replayBadge.hidden = !replay;
-  replayBadge.title = t("replay_badge_title");
-  document.body.classList.toggle("is-replay", replay);
-}
 
 function renderWsStatus(): void {
   wsStatus.dataset.state = wsState;
   const label = wsState === "open" ? t("ws_open") : t("ws_closed");
   wsStatus.title = label;
   wsStatus.querySelector(".ws-label")!.textContent = label;
-}
-
-function renderRange(): void {
-  for (const btn of rangeButtons) btn.setAttribute("aria-pressed", String(btn.dataset.range === range));
 }
 
 function renderTzToggle(): void {
@@ -261,184 +175,74 @@ function renderChartMessage(): void {
   chartMessageEl.textContent = chartMessage ? t(chartMessage) : "";
 }
 
-function renderChartHeader(): void {
-  const shown: ChartSeriesInfo | null = chart.shown;
-  const last: Candle | null = chart.last;
-  const matching = shown && selected && shown.venue === selected.venue && shown.symbol === selected.symbol;
-  const parts: string[] = [];
-  if (selected) parts.push(selected.symbol, selected.venue);
-  if (matching && shown) parts.push(shown.resolution);
-  const replay = selected?.replay || (matching && shown?.replay);
-  const title: (Node | string)[] = [parts.length ? parts.join(" · ") : t("price")];
-  if (replay) title.push(" · ", el("span", { class: "tag tag-replay" }, t("replay_tag")));
-  chartTitle.replaceChildren(...title);
-  const candle = matching ? last : null;
-  if (candle) {
-    const up = candle.close >= candle.open;
-    const vwap = isFiniteNumber(candle.vwap)
-      ? el("span", { class: "muted", "data-testid": "last-vwap" }, ` · ${t("vwap")} ${formatPrice(candle.vwap)}`)
-      : "";
-    lastPrice.replaceChildren(
-      el("span", { class: "muted" }, `${t("last")} `),
-      el("strong", { class: up ? "up" : "down" }, formatPrice(candle.close)),
-      vwap,
-      el("span", { class: "muted" }, ` · ${formatShortDateTime(new Date(candle.t * 1000))}`),
-    );
-  } else {
-    lastPrice.replaceChildren();
-  }
-}
-
-function renderTopicOptions(): void {
-  const options = [
-    el("option", { value: "" }, t("topic_all")),
-    ...TOPICS.map((id) => el("option", { value: id }, topicLabel(id))),
-  ];
-  topicSelect.replaceChildren(...options);
-  topicSelect.value = topic ?? "";
-}
-
-function selectTab(key: TabKey, focus = false): void {
-  for (const btn of tabButtons) {
-    const on = btn.dataset.tab === key;
-    btn.setAttribute("aria-selected", String(on));
-    btn.tabIndex = on ? 0 : -1;
-    const panel = document.getElementById(btn.getAttribute("aria-controls") ?? "");
-    if (panel) panel.hidden = !on;
-    if (on && focus) btn.focus();
-  }
+/** Everything that depends on the time zone. */
+function renderTimes(): void {
+  chart.applyLocale();
+  venues.renderHeader();
+  chartCtl.render();
+  newsView.list.rerender();
+  health.render();
+  indexPanel.render();
+  stories.render();
+  alerts.render();
+  recentAlerts.render();
+  markerUi.render();
+  trends.render();
+  rules.render();
 }
 
 function renderAllText(): void {
   document.documentElement.lang = getLang();
   langSelect.value = getLang();
   translateStatic();
-  renderVenueOptions();
-  renderReplay();
+  venues.render();
   renderWsStatus();
-  renderRange();
   renderTzToggle();
   renderChartMessage();
-  chart.applyLocale();
-  renderChartHeader();
-  renderTopicOptions();
-  news.rerender();
-  health.render();
-  indexPanel.render();
-  stories.render();
-  alerts.render();
+  newsView.renderControls();
+  impact.render();
+  renderTimes();
 }
-
-chart.onChange = () => renderChartHeader();
 
 // ---- loading --------------------------------------------------------------
 
-function toIso(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "+00:00");
-}
-
-/** Start of the chosen range, anchored at "now" (for a replay venue: its newest data). */
-function rangeStart(v: Venue): string | undefined {
-  const secs = RANGE_SECONDS[range];
-  if (secs === null) return undefined;
-  const anchor = v.replay && v.last_time ? lastTimeMs(v) || Date.now() : Date.now();
-  return toIso(anchor - secs * 1000);
-}
+const toIso = (ms: number): string => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "+00:00");
 
 /** The smallest seq of the REST snapshots shown: the live feed replays every update after it. */
 function snapshotBaseline(): number | null {
-  const seqs = [snapshotSeq.candles, snapshotSeq.news].filter((s): s is number => s !== null);
+  const seqs = [chartCtl.seq, newsView.seq].filter((s): s is number => s !== null);
   return seqs.length ? Math.min(...seqs) : null;
-}
-
-/** (Re)load the chart; resolves true once the newest requested load has been drawn. */
-function loadCandles(): Promise<boolean> {
-  candleLoad = loadCandlesNow();
-  return candleLoad;
-}
-
-async function loadCandlesNow(): Promise<boolean> {
-  const token = ++loadToken;
-  loadAbort?.abort();
-  const v = selected;
-  if (!v) {
-    chartMessage = "no_venues";
-    snapshotSeq.candles = null;
-    renderChartMessage();
-    return true;
-  }
-  const abort = new AbortController();
-  loadAbort = abort;
-  chart.beginLoad();
-  chartMessage = "loading";
-  renderChartMessage();
-  let ok = true;
-  try {
-    const resp = await fetchCandles({ venue: v.venue, symbol: v.symbol, from: rangeStart(v) }, abort.signal);
-    if (token !== loadToken) return candleLoad;
-    chart.setData(resp);
-    snapshotSeq.candles = resp.seq;
-    chartMessage = chart.shown && resp.candles.length === 0 ? "no_candles" : null;
-  } catch {
-    if (token !== loadToken) return candleLoad;
-    chart.abortLoad();
-    chartMessage = "load_error";
-    ok = false;
-  }
-  renderChartMessage();
-  renderReplay();
-  return ok;
-}
-
-async function loadNews(): Promise<boolean> {
-  const token = ++newsToken;
-  const live: NewsItem[] = [];
-  newsDuringLoad = live;
-  try {
-    const resp = await fetchNews(NEWS_LIMIT, topic);
-    if (token !== newsToken) return true; // superseded by a newer load (topic change)
-    news.setTopic(topic);
-    news.setItems(resp.items);
-    // A live headline may have been applied while this answer was on its way: keep it.
-    for (const item of live) news.upsert(item);
-    snapshotSeq.news = resp.seq;
-    return true;
-  } catch {
-    if (token !== newsToken) return true;
-    news.setItems([]);
-    snapshotSeq.news = null;
-    return false;
-  } finally {
-    if (token === newsToken) newsDuringLoad = null;
-  }
 }
 
 /** Index window: the last 24 h, for a replay world anchored at its newest data. */
 function indexRange(): { from?: string; to?: string } {
-  const v = selected;
-  if (!v || !selectedReplay() || !v.last_time) return {};
-  const anchor = Math.max(lastTimeMs(v), Date.now());
+  const anchor = venues.replayAnchorMs();
+  if (anchor === null) return {};
   return { from: toIso(anchor - 86_400_000), to: toIso(anchor + 3_600_000) };
 }
 
-/** Index and bursts of the selected venue's world (replay or live). */
+/** Index, bursts and impact of the selected venue's world (replay or live). */
 async function loadWorld(): Promise<void> {
-  const token = ++indexToken;
-  const replay = selectedReplay();
-  if (indexWorld !== replay) indexPanel.clear();
-  indexWorld = replay;
+  const token = ++worldToken;
+  const replay = venues.replay;
+  if (world !== replay) indexPanel.clear();
+  world = replay;
   const { from, to } = indexRange();
-  const [idx] = await Promise.allSettled([fetchIndex(replay, from, to), loadBursts()]);
-  if (token !== indexToken) return;
+  const [idx] = await Promise.allSettled([fetchIndex(replay, from, to), loadBursts(), impact.load()]);
+  if (token !== worldToken) return;
   if (idx.status === "fulfilled") indexPanel.set(idx.value);
   else indexPanel.set({ latest: null, series: [] });
 }
 
+/** Every window of every topic (the Trends chart); the bursting ones also feed the News view. */
 async function loadBursts(): Promise<void> {
-  const replay = selectedReplay();
+  const replay = venues.replay;
+  const res = trends.resolution;
   try {
-    const resp = await fetchBursts(replay, BURST_MIN_Z);
-    if (replay === selectedReplay()) stories.setBursts(resp.bursts);
+    const resp = await fetchBursts(replay, -1e9, res);
+    if (replay !== venues.replay || res !== trends.resolution) return;
+    trends.set(resp.bursts, resp.resolution_s);
+    stories.setBursts(resp.bursts.filter((b) => b && b.z >= BURST_Z));
   } catch {
     // keep what is shown
   }
@@ -452,35 +256,26 @@ function scheduleBursts(delayMs: number): void {
 }
 
 /**
- * Stories, alerts, index, bursts. These answers carry no `seq`: they are loaded after the news
- * snapshot was read, so the catch-up from its seq replays whatever they may have missed.
+ * Stories, alerts, index, bursts, impact. These answers carry no `seq`: they are loaded after
+ * the news snapshot was read, so the catch-up from its seq replays whatever they may have missed.
  */
 async function loadDerived(): Promise<void> {
   await Promise.allSettled([
     fetchStories(STORIES_LIMIT, MIN_SOURCES).then((list) => stories.setStories(list)),
-    fetchAlerts(ALERTS_LIMIT).then((list) => alerts.setAlerts(list)),
+    fetchAlerts(ALERTS_LIMIT).then((list) => {
+      alerts.setAlerts(list);
+      recentAlerts.setAlerts(list);
+    }),
     loadWorld(),
+    newsView.loadSources(),
   ]);
 }
 
-// ---- controls -------------------------------------------------------------
-
-for (const btn of rangeButtons) {
-  btn.addEventListener("click", () => {
-    const next = btn.dataset.range as RangeKey;
-    if (next === range) return;
-    range = next;
-    writeUrlState({ range });
-    renderRange();
-    void refreshVenues().then(loadCandles);
-  });
+async function loadAll(): Promise<void> {
+  await Promise.all([chartCtl.load(), loadDerived()]);
 }
 
-venueSelect.addEventListener("change", () => {
-  const v = venues.find((x) => venueKey(x) === venueSelect.value) ?? null;
-  selectVenue(v);
-  void loadCandles();
-});
+// ---- controls -------------------------------------------------------------
 
 langSelect.addEventListener("change", () => {
   const next = langSelect.value;
@@ -491,49 +286,35 @@ langSelect.addEventListener("change", () => {
   renderAllText();
 });
 
-topicSelect.addEventListener("change", () => {
-  const next = topicSelect.value;
-  topic = (TOPICS as readonly string[]).includes(next) ? (next as Topic) : null;
-  writeUrlState({ topic });
-  news.setTopic(topic);
-  void loadNews();
-});
-
-for (const btn of tabButtons) {
-  btn.addEventListener("click", () => selectTab(btn.dataset.tab as TabKey));
-  btn.addEventListener("keydown", (ev) => {
-    if (ev.key !== "ArrowRight" && ev.key !== "ArrowLeft") return;
-    const i = tabButtons.indexOf(btn);
-    const next = tabButtons[(i + (ev.key === "ArrowRight" ? 1 : tabButtons.length - 1)) % tabButtons.length]!;
-    selectTab(next.dataset.tab as TabKey, true);
-    ev.preventDefault();
-  });
-}
-
 tzToggle.addEventListener("click", () => {
   const next: TimeZoneMode = getTimeZoneMode() === "utc" ? "local" : "utc";
   setTimeZoneMode(next);
   storageSet(LS_TZ, next);
+  writeUrlState({ tz: next });
   renderTzToggle();
-  chart.applyLocale();
-  renderChartHeader();
-  news.rerender();
-  health.render();
-  indexPanel.render();
-  stories.render();
-  alerts.render();
+  renderTimes();
 });
+
+nav.onShow = (view) => {
+  trends.setVisible(view === "trends");
+  if (view === "alerts") void rules.load();
+  if (view === "health") void health.refresh();
+  if (view === "impact") void impact.load();
+};
 
 // ---- start ----------------------------------------------------------------
 
 async function start(): Promise<void> {
-  writeUrlState({ range, lang: getLang() });
+  chartCtl.writeUrl();
+  writeUrlState({ lang: getLang(), tz: getTimeZoneMode(), ...newsView.filters });
+  nav.render();
   renderAllText();
+  nav.onShow(nav.view);
   health.start();
-  await refreshVenues();
-  selectVenue(findVenue(venues, initial.venue, initial.symbol) ?? pickDefaultVenue(venues));
-  await Promise.all([loadCandles(), loadNews().then(loadDerived)]);
-  if (!venues.length) setTimeout(() => void adoptNewVenues(), VENUE_RETRY_MS);
+  await venues.refresh();
+  venues.select(venues.find(initial.venue, initial.symbol) ?? venues.pickDefault());
+  await Promise.all([chartCtl.load(), newsView.load().then(loadDerived)]);
+  if (!venues.count) venues.retryLater(loadAll);
   scheduleBursts(BURSTS_REFRESH_MS);
   // Catch up from the snapshots' seq: nothing committed since they were read is missed.
   feed.start(snapshotBaseline());

@@ -1,20 +1,11 @@
 // Live news list: newest first, deduplicated by id, capped at MAX_ITEMS.
 import { el, isFiniteNumber, safeHttpUrl } from "./dom";
 import { formatDateTime, formatInt, formatShortDateTime, parseIso, t, tMaybe, tf } from "./i18n";
-import type { NewsItem } from "./types";
+import { sentimentOf } from "./markers";
+import type { NewsFilters, NewsItem } from "./types";
 
 export const MAX_ITEMS = 200;
 const MAX_ENTITIES = 3;
-
-function sentimentOf(item: NewsItem): "positive" | "negative" | "neutral" {
-  const label = item.sentiment_label;
-  if (label === "positive" || label === "negative" || label === "neutral") return label;
-  if (isFiniteNumber(item.sentiment)) {
-    if (item.sentiment > 0.05) return "positive";
-    if (item.sentiment < -0.05) return "negative";
-  }
-  return "neutral";
-}
 
 /** Translated label of a topic id (unknown ids are shown as they are). */
 export function topicLabel(id: string): string {
@@ -39,21 +30,50 @@ export class NewsList {
   /** Items in display order (newest first). */
   private items: NewsItem[] = [];
   private readonly nodes = new Map<string, HTMLLIElement>();
-  /** Only items with this topic are kept (null: all). */
-  private topic: string | null = null;
+  /** Only items matching these are kept (the server applies the same filters). */
+  private filters: NewsFilters = { source: null, topic: null, sentiment: null, q: null };
 
   constructor(
     private readonly list: HTMLUListElement,
     private readonly empty: HTMLElement,
   ) {}
 
-  /** Keep only items with this topic from now on (the caller reloads the list). */
-  setTopic(topic: string | null): void {
-    this.topic = topic;
+  /** Keep only matching items from now on (the caller reloads the list). */
+  setFilters(filters: NewsFilters): void {
+    this.filters = { ...filters };
   }
 
+  private get filtered(): boolean {
+    const f = this.filters;
+    return Boolean(f.source || f.topic || f.sentiment || f.q);
+  }
+
+  /** The server's filters, for live items: same source, topic, sentiment, text in title or summary. */
   private matches(item: NewsItem): boolean {
-    return this.topic === null || topicsOf(item).includes(this.topic);
+    const f = this.filters;
+    if (f.source && item.source !== f.source) return false;
+    if (f.topic && !topicsOf(item).includes(f.topic)) return false;
+    if (f.sentiment && sentimentOf(item) !== f.sentiment) return false;
+    if (f.q) {
+      const needle = f.q.toLowerCase();
+      const hay = `${String(item.title ?? "")}\n${String(item.summary ?? "")}`.toLowerCase();
+      if (!hay.includes(needle)) return false;
+    }
+    return true;
+  }
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  /** Scroll to one item and flash it; false when it is not in the list. */
+  highlight(id: string): boolean {
+    const node = this.nodes.get(id);
+    if (!node) return false;
+    for (const n of this.list.querySelectorAll(".is-highlighted")) n.classList.remove("is-highlighted");
+    node.classList.add("is-highlighted");
+    node.scrollIntoView({ block: "center" });
+    return true;
   }
 
   /** A story gained outlets: refresh the "N sources" badge of its items already shown. */
@@ -134,7 +154,7 @@ export class NewsList {
 
   private updateEmpty(): void {
     this.empty.hidden = this.items.length > 0;
-    this.empty.textContent = this.topic === null ? t("no_news") : t("no_news_topic");
+    this.empty.textContent = this.filtered ? t("no_news_filtered") : t("no_news");
   }
 
   private render(item: NewsItem): HTMLLIElement {

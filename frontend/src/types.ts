@@ -1,7 +1,21 @@
 // Shapes of the btcpulse HTTP / WebSocket API (all times UTC).
 
-export type RangeKey = "1h" | "24h" | "7d" | "all";
-export const RANGES: readonly RangeKey[] = ["1h", "24h", "7d", "all"];
+export type RangeKey = "15m" | "1h" | "6h" | "24h" | "7d" | "30d" | "1y" | "all";
+export const RANGES: readonly RangeKey[] = ["15m", "1h", "6h", "24h", "7d", "30d", "1y", "all"];
+/** Length of each preset in seconds (null: everything). */
+export const RANGE_SECONDS: Record<RangeKey, number | null> = {
+  "15m": 900,
+  "1h": 3600,
+  "6h": 6 * 3600,
+  "24h": 86400,
+  "7d": 7 * 86400,
+  "30d": 30 * 86400,
+  "1y": 365 * 86400,
+  all: null,
+};
+
+export type ViewKey = "overview" | "news" | "trends" | "impact" | "health" | "alerts";
+export const VIEWS: readonly ViewKey[] = ["overview", "news", "trends", "impact", "health", "alerts"];
 
 export interface Venue {
   venue: string;
@@ -188,8 +202,42 @@ export interface HealthSource {
 export interface Health {
   status: "ok" | "degraded" | string;
   sources: HealthSource[];
-  engine: { lag: number; last_batch_at: string | null } | null;
+  engine: { lag: number | null; last_batch_at: string | null; status?: string; batches?: number | null; messages?: number | null } | null;
   errors_total: number;
+}
+
+/** A dead letter: an input the pipeline rejected, with the reason. */
+export interface DeadLetter {
+  id: string | number;
+  time: string;
+  stage: string;
+  source: string | null;
+  reason: string;
+  payload: string;
+}
+
+export interface NewsSource {
+  source: string;
+  count: number;
+  replay: boolean;
+}
+
+export interface AlertRules {
+  rules: string[];
+  origin: "settings" | "store" | string;
+  updated_at: string | null;
+  writable: boolean;
+}
+
+/** One /api/v1/impact row: `topic` or `source`, `n`, and per horizon n_/mean_/median_ret_<h>s. */
+export type ImpactRow = Record<string, string | number | null>;
+export const IMPACT_HORIZONS = [60, 300, 3600] as const;
+
+export interface NewsFilters {
+  source: string | null;
+  topic: Topic | null;
+  sentiment: SentimentLabel | null;
+  q: string | null;
 }
 
 export interface CandleUpdateData extends Candle {

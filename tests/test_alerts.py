@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import polars as pl
@@ -99,6 +100,13 @@ def test_price_move_fires_once_per_aligned_window() -> None:
     assert out.get_column("message")[0] == (
         "Bitcoin rose 1.50% in 5 min, from 100.00 to 101.50 at 2023-03-10 12:07 UTC."
     )
+    # the message's figures, for the dashboard to word it in the reader's language
+    assert json.loads(out.get_column("params")[0]) == {
+        "minutes": 5,
+        "from": 100.0,
+        "to": 101.5,
+        "change_pct": pytest.approx(1.5),
+    }
     falls = evaluate(
         [PriceMove(pct=1, minutes=5)], NO_INDEX, NO_BURSTS, _candles([100.0] * 6 + [98.0])
     )
@@ -113,7 +121,7 @@ def test_nothing_in_nothing_out() -> None:
     rules = [IndexCross(50, "up"), Burst(), PriceMove(1, 1)]
     out = evaluate(rules, NO_INDEX, NO_BURSTS, NO_CANDLES)
     assert out.is_empty() and evaluate(rules, None, None, None).equals(out)
-    assert out.columns == ["alert_id", "rule", "kind", "time", "value", "message"]
+    assert out.columns == ["alert_id", "rule", "kind", "time", "value", "message", "params"]
     # NaN is no value (polars orders NaN above every number: it must not pass a threshold)
     nan = float("nan")
     bursts = pl.DataFrame([("k", T0, 60, 1, nan)], schema=NO_BURSTS.schema, orient="row")

@@ -26,6 +26,7 @@ data again (the next batch, a replayed batch, another engine) gives the same ids
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ ALERT_SCHEMA: dict[str, type[pl.DataType] | pl.DataType] = {
     "time": pl.Int64,
     "value": pl.Float64,
     "message": pl.String,
+    "params": pl.String,  # JSON: the figures in the message, for a localised rendering
 }
 
 
@@ -136,6 +138,9 @@ def _index_cross(rule: IndexCross, index: pl.DataFrame) -> list[dict[str, object
             "value": v,
             "message": f"The sentiment index crossed {word} {rule.level:g} at {_hhmm(t)} "
             f"(now {v:.1f}, was {p:.1f}).",
+            "params": json.dumps(
+                {"direction": rule.direction, "level": float(rule.level), "now": v, "was": p}
+            ),
         }
         for t, v, p in df.with_columns(prev.alias("prev"))
         .filter(hit)
@@ -167,6 +172,7 @@ def _bursts(rule: Burst, bursts: pl.DataFrame) -> list[dict[str, object]]:
             "value": z,
             "message": f"News burst on {key}: {count} articles in the {_duration(res)} "
             f"from {_hhmm(start)}, {z:.1f} standard deviations above normal.",
+            "params": json.dumps({"key": key, "count": count, "resolution_s": res, "z": z}),
         }
         for key, start, res, count, z in df.iter_rows()
     ]
@@ -199,6 +205,14 @@ def _price_moves(rule: PriceMove, candles: pl.DataFrame) -> list[dict[str, objec
                 "value": 100.0 * change,
                 "message": f"Bitcoin {verb} {abs(100.0 * change):.2f}% in {rule.minutes} min, "
                 f"from {before:,.2f} to {close:,.2f} at {_hhmm(t)}.",
+                "params": json.dumps(
+                    {
+                        "minutes": rule.minutes,
+                        "from": before,
+                        "to": close,
+                        "change_pct": 100 * change,
+                    }
+                ),
             }
         )
     return out

@@ -285,16 +285,16 @@ def _alerts(
             "replay": replay,
             "created_at": now,
         }
-        for r in fresh.select("alert_id", "kind", "rule", "time", "value", "message").iter_rows(
-            named=True
-        )
+        for r in fresh.select(
+            "alert_id", "kind", "rule", "time", "value", "message", "params"
+        ).iter_rows(named=True)
     ]
     upsert(conn, t.alerts, rows, do_nothing=True)
     return [
         AnalyticsUpdate(
             key=f"alert:{r['alert_id']}",
             kind="alert",
-            data={**r, "created_at": now.isoformat()},
+            data={**r, "params": json.loads(r["params"]), "created_at": now.isoformat()},
             time=now,
         )
         for r in rows

@@ -131,6 +131,7 @@ def alerts(conn: Connection, *, replay: bool | None, limit: int) -> list[dict[st
             "t": r.time,
             "value": r.value,
             "message": r.message,
+            "params": json.loads(r.params),
             "replay": bool(r.replay),
             "created_at": r.created_at.isoformat(),
         }

@@ -135,6 +135,7 @@ alerts = Table(
     Column("time", BigInteger, nullable=False),
     Column("value", Float, nullable=False),
     Column("message", Text, nullable=False),
+    Column("params", Text, nullable=False),  # JSON: the message's figures (localised display)
     Column("replay", Boolean, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_alerts_time", "time"),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from btcpulse.cli_articles import collect_articles
+from btcpulse.cli_backfill import backfill, first_start_args
 from btcpulse.cli_export import export
 from btcpulse.cli_news import collect_news
 from btcpulse.cli_prices import collect_prices, fake_exchange
@@ -37,6 +38,7 @@ collect_app.command("news")(collect_news)
 collect_app.command("articles")(collect_articles)
 collect_app.command("prices")(collect_prices)
 app.command("fake-exchange")(fake_exchange)
+app.command("backfill")(backfill)
 app.add_typer(sentiment_app, name="sentiment", help="Score headlines; evaluate on a labelled CSV.")
 app.add_typer(spark_app, name="spark")
 app.command("export")(export)
@@ -118,11 +120,13 @@ def up(
         children["news"] = ["collect", "news", "--no-articles"]  # its own child below
         children["articles"] = ["collect", "articles"]
         children["prices"] = ["collect", "prices"]
+        if (history := first_start_args(s, store)) is not None:
+            children["backfill"] = history  # one-shot: history on day one
     if s.replay_mode != "off" and bundle.is_dir():
         gate = s.replay_mode if (live and s.live_sources) else "always"
         children["replay"] = ["replay", str(bundle), "--speed", str(s.replay_speed), "--mode", gate]
     typer.echo(f"btcpulse up: dashboard at http://{s.host}:{s.port}  (Ctrl-C stops)")
-    raise typer.Exit(Supervisor(store, children).run())
+    raise typer.Exit(Supervisor(store, children, oneshot={"backfill"}).run())
 
 
 @app.command()

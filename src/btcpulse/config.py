@@ -116,6 +116,30 @@ class Settings(BaseSettings):
     bitstamp_products: list[str] = Field(default_factory=lambda: ["BTC-USD"])
     live_sources: bool = Field(default=True, description="Start the live collectors in `up`.")
 
+    # history backfill (venue candles over REST; `btcpulse backfill`, once on first `up`)
+    backfill_venue: Literal["coinbase", "binance"] = Field(
+        default="coinbase", description="Venue whose REST candles `backfill` loads."
+    )
+    backfill_url: str | None = Field(
+        default=None,
+        description="REST base URL; default: the venue's public API "
+        "(https://api.exchange.coinbase.com, https://api.binance.com).",
+    )
+    backfill_symbol: str | None = Field(
+        default=None, description="Normalised symbol; default: BTC-USD (Binance: BTC-USDT)."
+    )
+    backfill_days: int = Field(default=30, ge=0, description="Days of 1-minute bars.")
+    backfill_daily_years: int = Field(default=5, ge=0, description="Years of daily bars.")
+    backfill_on_start: bool = Field(
+        default=True, description="`up` runs the backfill once, until one has completed."
+    )
+    backfill_min_interval_s: float = Field(
+        default=0.25, ge=0.0, description="Least time between two REST requests."
+    )
+    backfill_retries: int = Field(
+        default=5, ge=0, description="Retries of a failed REST request (timeouts, 5xx, 429)."
+    )
+
     # replay
     replay_path: Path = Path("data/replay")
     replay_speed: float = 10.0

@@ -1,7 +1,9 @@
 """``btcpulse up``: start every component as a child process and keep them running.
 
 Children are restarted with backoff when they die (each restart is recorded in health) and
-all are stopped on SIGTERM/SIGINT. A child whose parent is killed exits too (Linux
+all are stopped on SIGTERM/SIGINT. A one-shot child (the history backfill) is done once it
+exits 0; a failure is retried with backoff up to ``ONESHOT_ATTEMPTS`` times, then given up
+(recorded in health): never fatal. A child whose parent is killed exits too (Linux
 parent-death signal), so no orphan keeps writing.
 """
 
@@ -23,6 +25,7 @@ from btcpulse.store.db import Store
 log = structlog.get_logger("supervisor")
 
 PR_SET_PDEATHSIG = 1
+ONESHOT_ATTEMPTS = 3
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -43,6 +46,8 @@ class Child:
     next_start: float = 0.0
     delay: float = 1.0
     health: HealthReporter | None = field(default=None, repr=False)
+    oneshot: bool = False
+    finished: bool = False
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -55,9 +60,16 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, store: Store, children: dict[str, list[str]]) -> None:
+    def __init__(
+        self, store: Store, children: dict[str, list[str]], oneshot: set[str] | None = None
+    ) -> None:
         self.children = [
-            Child(n, a, health=HealthReporter(store, f"process:{n}", "process"))
+            Child(
+                n,
+                a,
+                health=HealthReporter(store, f"process:{n}", "process"),
+                oneshot=n in (oneshot or set()),
+            )
             for n, a in children.items()
         ]
         self.stop = threading.Event()
@@ -76,6 +88,9 @@ class Supervisor:
             for c in self.children:
                 if c.proc is not None and c.proc.poll() is not None:
                     code = c.proc.returncode
+                    if c.oneshot and (code == 0 or c.restarts + 1 >= ONESHOT_ATTEMPTS):
+                        self._finish(c, code)
+                        continue
                     c.delay = 1.0 if now - c.started > 60 else min(c.delay * 2, 30.0)
                     c.next_start = now + c.delay
                     c.proc = None
@@ -85,10 +100,23 @@ class Supervisor:
                         c.health.down(
                             f"exited with code {code}", detail=f"restart in {c.delay:.0f}s"
                         )
-                if c.proc is None and now >= c.next_start:
+                if c.proc is None and not c.finished and now >= c.next_start:
                     c.start()
         self.shutdown()
         return 0
+
+    def _finish(self, c: Child, code: int) -> None:
+        """A one-shot child is done (exit 0) or given up (its own errors are recorded)."""
+        c.proc, c.finished = None, True
+        log.info("child.finished", child=c.name, code=code, attempts=c.restarts + 1)
+        if c.health:
+            if code == 0:
+                c.health.status("done", detail="finished")
+            else:
+                c.health.down(
+                    f"exited with code {code}",
+                    detail=f"given up after {c.restarts + 1} attempts; not retried until restart",
+                )
 
     def shutdown(self, grace_s: float = 10.0) -> None:
         live = [c.proc for c in self.children if c.proc is not None and c.proc.poll() is None]

@@ -13,10 +13,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from conftest import FIXTURES, child_env, drain_engine, free_port
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
+from btcpulse.analytics.alerts import PriceMove, evaluate
 from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.cli_backfill import first_start_args
 from btcpulse.collectors.history.backfill import Backfill, Summary, cursor_key
@@ -116,6 +118,17 @@ def test_three_days_are_stored_exactly_as_served(
         assert row[0] == float(mins[0].open) and row[3] == float(mins[-1].close)
         assert row[1] == max(float(m.high) for m in mins)
         assert row[2] == min(float(m.low) for m in mins)
+    # History raises no live alert (more than a day old), though it holds 2 %-in-an-hour moves
+    minutes = pl.DataFrame(
+        {
+            "start": sorted(served),
+            "close": [float(served[m].close) for m in sorted(served)],
+            "resolution_s": [60] * len(served),
+        }
+    )
+    assert evaluate([PriceMove(2, 60)], None, None, minutes).height > 0
+    with store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(t.alerts)).scalar_one() == 0
 
 
 NOW_S = int(NOW.timestamp())

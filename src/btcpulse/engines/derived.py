@@ -38,6 +38,9 @@ from .text import TAGS_VERSION
 BASELINE_WINDOWS = 24
 INDEX_WINDOW_S = 3600
 IMPACT_HORIZON_S = 3600
+LIVE_ALERT_HORIZON_S = 24 * 3600
+"""Live alerts are for what is happening: a window older than this (history loaded by a
+backfill, a venue's late catch-up) raises none. Replayed history keeps all of its alerts."""
 
 
 @dataclass
@@ -271,6 +274,8 @@ def _alerts(
         burst_rows if burst_rows.height else None,
         candles.select("start", "close"),
     )
+    if not replay:
+        found = found.filter(pl.col("time") >= int(now.timestamp()) - LIVE_ALERT_HORIZON_S)
     if found.is_empty():
         return []
     ids = found["alert_id"].to_list()

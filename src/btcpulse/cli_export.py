@@ -59,7 +59,7 @@ def export(
 
     from btcpulse.analytics.sentiment import model_version
     from btcpulse.cli import _settings, _store
-    from btcpulse.store.export import ExportQuery, Rows, batches, to_csv, to_parquet
+    from btcpulse.store.export import ExportQuery, Frames, batches, to_csv, to_parquet
     from btcpulse.timeutil import utcnow
     from btcpulse.web.api_export import resolution_seconds
 
@@ -98,10 +98,10 @@ def export(
     ) as progress:
         task = progress.add_task(f"{kind.value} → {path}", total=None)
 
-        def counted() -> Rows:
+        def counted() -> Frames:
             nonlocal rows
             for batch in batches(store, q):
-                rows += len(batch)
+                rows += batch.height
                 progress.update(task, completed=rows)
                 yield batch
 

@@ -11,18 +11,15 @@ Parquet keeps every value as it is.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Select, and_, select
 
-from btcpulse.analytics.candles import vwap
 from btcpulse.store import schema as t
 from btcpulse.store.db import Store
 from btcpulse.timeutil import from_epoch_s
@@ -184,57 +181,93 @@ def _select(q: ExportQuery) -> Select[Any]:
     )
 
 
-def _row(kind: Kind, r: Sequence[Any]) -> tuple[Any, ...]:
+_ISO_S = "%Y-%m-%dT%H:%M:%S+00:00"
+_PRICES = ("open", "high", "low", "close", "volume", "quote_volume")
+_INDEX = ("index", "sentiment", "volume", "momentum", "volatility")
+_TEXT = ("id", "source", "url", "title", "summary", "author")
+_RAW: dict[Kind, dict[str, pl.DataType | type[pl.DataType]]] = {
+    "candles": {
+        "t": pl.Int64,
+        "venue": pl.String,
+        "symbol": pl.String,
+        "resolution_s": pl.Int64,
+        **dict.fromkeys(_PRICES, pl.Float64),
+        "trades": pl.Int64,
+    },
+    "news": {
+        "published_at": pl.Datetime("us", "UTC"),
+        **dict.fromkeys(_TEXT, pl.String),
+        "lang": pl.String,
+        "replay": pl.Boolean,
+        "sentiment": pl.Float64,
+        "sentiment_label": pl.String,
+        "model_version": pl.String,
+        "topics": pl.String,
+        "entities": pl.String,
+        "story_id": pl.String,
+    },
+    "analytics": {"t": pl.Int64, **dict.fromkeys(_INDEX, pl.Float64), "n_news": pl.Int64},
+}
+_ENTITY = pl.Struct({"name": pl.String, "type": pl.String})
+
+
+def _frame(kind: Kind, rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
+    """One batch of selected rows → the export's columns (vectorised)."""
+    raw = pl.DataFrame([tuple(r) for r in rows], schema=_RAW[kind], orient="row")
     if kind == "candles":
-        start = int(r[0])
-        return (
-            from_epoch_s(start).isoformat(),
-            start,
-            *r[1:4],
-            *(float(x) for x in r[4:10]),
-            vwap(float(r[9]), float(r[8])),
-            int(r[10]),
+        vol = pl.col("volume")
+        out = raw.with_columns(
+            pl.from_epoch("t", "s").dt.strftime(_ISO_S).alias("time"),
+            pl.when(vol > 0).then(pl.col("quote_volume") / vol).alias("vwap"),
         )
-    if kind == "news":
-        topics = ";".join(json.loads(r[12])) if r[12] else ""
-        entities = ";".join(x["name"] for x in json.loads(r[13])) if r[13] else ""
-        return (r[0].isoformat(), *r[1:8], bool(r[8]), *r[9:12], topics, entities, r[14])
-    time_s = int(r[0])
-    return (from_epoch_s(time_s).isoformat(), time_s, *r[1:6], int(r[6]))
+    elif kind == "news":
+        out = raw.with_columns(
+            pl.col("published_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00"),
+            pl.col("topics").str.json_decode(pl.List(pl.String)).list.join(";").fill_null(""),
+            pl.col("entities")
+            .str.json_decode(pl.List(_ENTITY))
+            .list.eval(pl.element().struct.field("name"))
+            .list.join(";")
+            .fill_null(""),
+        )
+    else:
+        out = raw.with_columns(pl.from_epoch("t", "s").dt.strftime(_ISO_S).alias("time"))
+    return out.select(COLUMNS[kind].names)
 
 
-Rows = Iterator[list[tuple[Any, ...]]]
+Frames = Iterator[pl.DataFrame]
 
 
-def batches(store: Store, q: ExportQuery, size: int = BATCH_ROWS) -> Rows:
+def batches(store: Store, q: ExportQuery, size: int = BATCH_ROWS) -> Frames:
     """The export's rows, ``size`` at a time, read lazily from the store."""
     with store.read() as conn:
         result = conn.execution_options(yield_per=size).execute(_select(q))
         for part in result.partitions(size):
-            yield [_row(q.kind, r) for r in part]
+            yield _frame(q.kind, part)
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA = r"^[=+\-@\t\r]"
+"""A cell a spreadsheet would run as a formula starts with one of these."""
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return "" if value is None else value
-
-
-def to_csv(kind: Kind, rows: Rows) -> Iterator[bytes]:
+def to_csv(kind: Kind, frames: Frames) -> Iterator[bytes]:
     """A header, then one chunk per batch (UTF-8, RFC 4180 quoting)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(COLUMNS[kind].names)
-    for batch in rows:
-        writer.writerows([tuple(_cell(v) for v in r) for r in batch])
-        yield buf.getvalue().encode()
-        buf.seek(0)
-        buf.truncate()
-    if buf.tell():
-        yield buf.getvalue().encode()
+    header = True
+    text = [c for c in COLUMNS[kind].names if c in _TEXT or c in ("venue", "symbol", "lang")]
+    text += [c for c in ("sentiment_label", "model_version", "topics", "entities", "story_id")]
+    for df in frames:
+        safe = df.with_columns(
+            pl.when(pl.col(c).str.contains(_FORMULA))
+            .then(pl.lit("'") + pl.col(c))
+            .otherwise(pl.col(c))
+            .alias(c)
+            for c in text
+            if c in df.columns
+        )
+        yield safe.write_csv(include_header=header, line_terminator="\r\n").encode()
+        header = False
+    if header:  # no row at all: the header alone
+        yield (",".join(COLUMNS[kind].names) + "\r\n").encode()
 
 
 class _Chunks:
@@ -268,19 +301,17 @@ class _Chunks:
         return out
 
 
-def to_parquet(kind: Kind, rows: Rows) -> Iterator[bytes]:
+def to_parquet(kind: Kind, frames: Frames) -> Iterator[bytes]:
     """One row group per batch, each handed on as soon as it is written; the footer last."""
     schema = COLUMNS[kind]
     sink = _Chunks()
     writer = pq.ParquetWriter(sink, schema, compression="zstd")
     try:
-        for batch in rows:
-            if not batch:
-                continue
-            columns = [list(col) for col in zip(*batch, strict=True)]
-            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
-            if chunk := sink.take():
-                yield chunk
+        for df in frames:
+            if df.height:
+                writer.write_table(df.to_arrow().cast(schema))
+                if chunk := sink.take():
+                    yield chunk
     finally:
         writer.close()
     if chunk := sink.take():

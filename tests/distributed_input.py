@@ -1,12 +1,15 @@
 """The recorded input both engines process in the parity tests: the replay bundle's real
-news and 1-minute bars, real Coinbase trades, and messages broken on purpose."""
+news and 1-minute bars, real Coinbase trades, French headlines (hand-written feeds, declared
+``fr`` as the registry does: not scored), and messages broken on purpose."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from btcpulse.bus.base import Producer
+from btcpulse.collectors.news.feeds import parse_feed
 from btcpulse.collectors.prices.coinbase import parse_frame
 from btcpulse.collectors.replay.bundle import load_bundle
 from btcpulse.config import Settings
@@ -36,6 +39,13 @@ def recorded_messages(settings: Settings, replay: Path, fixtures: Path) -> list[
                 to_epoch_us(tr.time) // 1000,
             )
         )
+    for feed in sorted((fixtures / "fr").glob("*.xml")):
+        fetched = datetime(2025, 12, 12, 22, 0, tzinfo=UTC)
+        items, _ = parse_feed(feed.read_bytes(), source=feed.stem.split("_")[0], fetched_at=fetched)
+        for item in items:
+            item = item.model_copy(update={"lang": "fr"})
+            ts = to_epoch_us(item.published_at) // 1000
+            out.append((settings.topic_news, encode(item), item.id.encode(), ts))
     out.append((settings.topic_news, b"{not json at all", b"bad", 0))
     out.append((settings.topic_prices, b'{"type": "trade", "schema_version": 1}', b"bad", 0))
     return out

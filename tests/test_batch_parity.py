@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, REPLAY, drain_engine
 from distributed_input import produce_all, recorded_messages
-from parity import assert_same_store
+from parity import assert_same_store, rows_of
 
 from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.config import Settings
@@ -37,3 +37,8 @@ def test_micro_batches_over_partitions_equal_one_batch(tmp_path: Path) -> None:
     pieces = _run(tmp_path, "pieces", 350, 4)
     counts = assert_same_store(whole, pieces)
     assert counts["news"] > 40 and counts["candles"] > 1000 and counts["bursts"] > 0
+    # the French articles: tagged, never scored (no enrichment row), the same in both runs
+    french = {r["id"] for r in rows_of(whole, "news") if r["lang"] == "fr"}
+    assert len(french) >= 10
+    assert not french & {r["news_id"] for r in rows_of(whole, "enrichments")}
+    assert french <= {r["news_id"] for r in rows_of(whole, "news_tags")}

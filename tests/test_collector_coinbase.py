@@ -72,6 +72,7 @@ def test_stream_with_garbage_and_reconnect(
             s = settings.model_copy(
                 update={
                     "coinbase_ws_url": f"ws://127.0.0.1:{port}",
+                    "coinbase_products": ["BTC-USD"],  # the default adds BTC-EUR
                     # nothing listens there: the backfill after the reconnect fails, recorded
                     "coinbase_rest_url": f"http://127.0.0.1:{free_port()}",
                 }

@@ -1,6 +1,20 @@
 // Alerts panel (newest first) and a transient toast for alerts that arrive live.
 import { el, isFiniteNumber } from "./dom";
-import { formatDateTime, formatNumber, formatPercent, formatShortDateTime, t, tMaybe } from "./i18n";
+import {
+  formatDateTime,
+  formatDuration,
+  formatInt,
+  formatNumber,
+  formatPercent,
+  formatPrice,
+  formatShortDateTime,
+  locale,
+  pluralOf,
+  t,
+  tf,
+  tMaybe,
+} from "./i18n";
+import { topicLabel } from "./news";
 import type { Alert, AlertUpdateData } from "./types";
 
 const MAX_ALERTS = 50;
@@ -27,11 +41,72 @@ function alertDate(a: Alert): Date | null {
 
 const sortKey = (a: Alert): number => alertDate(a)?.getTime() ?? 0;
 
+/** An index level as the rule wrote it: "75", "72,5" (no forced decimals). */
+function formatLevel(v: number): string {
+  return formatNumber(v, Number.isInteger(v) ? 0 : 1);
+}
+
 /** The alert's value in its kind's unit: index points, a z-score, or a price move in %. */
 function alertValue(kind: string, v: number): string {
   if (kind === "price_move") return formatPercent(v / 100);
   if (kind === "burst") return `z ${formatNumber(v, 1)}`;
   return formatNumber(v, 1);
+}
+
+/** The burst's key: a topic id (its label) or "term:<word>" (the word, quoted). */
+function burstSubject(key: string): string {
+  if (key.startsWith("term:")) return tf("alert_term", { term: key.slice(5) });
+  return topicLabel(key);
+}
+
+/**
+ * The alert's text in the reader's language, from its `params` (numbers and dates through Intl,
+ * the UTC / local choice); null when the params are missing or not of the expected shape (the
+ * caller then shows the server's English `message`).
+ */
+export function alertText(a: Alert): string | null {
+  const p = a.params;
+  if (typeof p !== "object" || p === null || Array.isArray(p) || !isFiniteNumber(a.t)) return null;
+  const time = formatDateTime(new Date(a.t * 1000));
+  const num = (k: string): number | null => (isFiniteNumber(p[k]) ? p[k] : null);
+  switch (a.kind) {
+    case "index_cross": {
+      const [level, now, was] = [num("level"), num("now"), num("was")];
+      if ((p.direction !== "up" && p.direction !== "down") || level === null || now === null || was === null) return null;
+      return tf(p.direction === "up" ? "alert_index_cross_up" : "alert_index_cross_down", {
+        level: formatLevel(level),
+        time,
+        now: formatNumber(now, 1),
+        was: formatNumber(was, 1),
+      });
+    }
+    case "burst": {
+      const [count, res, z] = [num("count"), num("resolution_s"), num("z")];
+      if (typeof p.key !== "string" || !p.key || count === null || res === null || res <= 0 || z === null) return null;
+      return tf("alert_burst", {
+        topic: burstSubject(p.key),
+        articles: tf(pluralOf(count) === "one" ? "articles_one" : "articles_other", { n: formatInt(count) }),
+        window: formatDuration(res),
+        time,
+        z: formatNumber(z, 1),
+      });
+    }
+    case "price_move": {
+      const [minutes, from, to, change] = [num("minutes"), num("from"), num("to"), num("change_pct")];
+      if (minutes === null || from === null || to === null || change === null) return null;
+      return tf(change > 0 ? "alert_price_move_up" : "alert_price_move_down", {
+        pct: new Intl.NumberFormat(locale(), { style: "percent", minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(
+          Math.abs(change) / 100,
+        ),
+        minutes: formatInt(minutes),
+        from: formatPrice(from),
+        to: formatPrice(to),
+        time,
+      });
+    }
+    default:
+      return null;
+  }
 }
 
 function kindLabel(kind: string): string {
@@ -86,8 +161,18 @@ export class AlertsPanel {
         isFiniteNumber(a.value) ? el("span", { class: "alert-value" }, alertValue(kind, a.value)) : null,
         a.replay ? el("span", { class: "tag tag-replay" }, t("replay_tag")) : null,
       ),
-      el("div", { class: "alert-message", title: String(a.rule ?? "") }, String(a.message || a.rule || "")),
+      this.message(a),
     ];
+  }
+
+  /** The localised text (from params), else the server's message; always a text node. */
+  private message(a: Alert): HTMLElement {
+    const local = alertText(a);
+    return el(
+      "div",
+      { class: "alert-message", "data-testid": "alert-message", "data-from": local === null ? "message" : "params", title: String(a.rule ?? "") },
+      local ?? String(a.message || a.rule || ""),
+    );
   }
 
   private row(a: Alert): HTMLLIElement {

@@ -82,6 +82,8 @@ export class PriceChart {
   private loading = false;
   private pending: CandleUpdateData[] = [];
   private times: number[] = [];
+  /** Bar time → low (where the "not scored" rings hang). */
+  private lows = new Map<number, number>();
   private readonly markers: NewsMarkers;
   private userAt = Number.NEGATIVE_INFINITY;
   private rangeTimer: number | undefined;
@@ -135,7 +137,7 @@ export class PriceChart {
       priceFormat: { type: "custom", minMove: 0.00000001, formatter: (v: number) => formatCompact(v) },
     });
     this.volume.priceScale().applyOptions({ scaleMargins: { top: 0.78, bottom: 0 } });
-    this.markers = new NewsMarkers(this.candles);
+    this.markers = new NewsMarkers(this.candles, (t) => this.lows.get(t) ?? null);
     this.applyLocale();
     this.writeAttributes();
     this.wireInteraction();
@@ -253,6 +255,11 @@ export class PriceChart {
     return this.info;
   }
 
+  /** Start of the first bar shown (epoch s), null when none. */
+  get firstTime(): number | null {
+    return this.times.length ? this.times[0]! : null;
+  }
+
   get last(): Candle | null {
     return this.lastCandle;
   }
@@ -290,6 +297,7 @@ export class PriceChart {
     this.candles.setData(unique.map(toBar));
     this.volume.setData(unique.map(toVolume));
     this.times = unique.map((c) => c.t);
+    this.lows = new Map(unique.map((c) => [c.t, c.low]));
     this.count = unique.length;
     this.lastCandle = unique.length ? unique[unique.length - 1]! : null;
     this.lastT = this.lastCandle ? this.lastCandle.t : null;
@@ -325,6 +333,7 @@ export class PriceChart {
     this.updates += 1;
     this.lastT = u.t;
     this.lastCandle = u;
+    this.lows.set(u.t, u.low);
     if (notify) {
       this.writeAttributes();
       this.onChange();
@@ -340,5 +349,6 @@ export class PriceChart {
     ds.firstTime = this.times.length ? String(this.times[0]) : "";
     ds.updates = String(this.updates);
     ds.markers = String(this.markers.count);
+    ds.unscoredMarkers = String(this.markers.unscored);
   }
 }

@@ -176,3 +176,22 @@ export function formatPct(v: number, digits = 2): string {
     signDisplay: "exceptZero",
   }).format(v);
 }
+
+/** A whole duration in its largest exact unit, e.g. 3600 → "1 hour" / "1 heure", 900 → "15 minutes". */
+export function formatDuration(seconds: number): string {
+  const units = [
+    [86400, "day"],
+    [3600, "hour"],
+    [60, "minute"],
+    [1, "second"],
+  ] as const;
+  const [size, unit] = units.find(([u]) => seconds % u === 0) ?? units[3];
+  return new Intl.NumberFormat(locale(), { style: "unit", unit, unitDisplay: "long", maximumFractionDigits: 0 }).format(
+    seconds / size,
+  );
+}
+
+/** The plural category of `n` in the current language, reduced to one / other. */
+export function pluralOf(n: number): "one" | "other" {
+  return new Intl.PluralRules(locale()).select(n) === "one" ? "one" : "other";
+}

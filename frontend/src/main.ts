@@ -5,6 +5,7 @@ import { alertFromUpdate, AlertsPanel } from "./alerts";
 import { fetchAlerts, fetchBursts, fetchIndex, fetchStories } from "./api";
 import { PriceChart } from "./chart";
 import { byTestId, el } from "./dom";
+import { ExportLinks } from "./export";
 import { HealthPanel } from "./health";
 import { browserLang, getLang, getTimeZoneMode, isLang, setLang, setTimeZoneMode, t, translateStatic, type Lang, type TimeZoneMode } from "./i18n";
 import { IndexPanel } from "./indexpanel";
@@ -68,6 +69,7 @@ const chart = new PriceChart(byTestId("price-chart"));
 const venues = new Venues(byTestId<HTMLSelectElement>("venue-select"), chart);
 const startWindow: TimeWindow = initial.from !== null ? { from: initial.from, to: initial.to } : { range: initial.range ?? "24h" };
 const chartCtl = new ChartController(chart, () => venues.selected, startWindow);
+const exportLinks = new ExportLinks(() => ({ span: chartCtl.span(), venue: venues.selected, resolution: chart.shown?.resolution ?? null }));
 const markerUi = new MarkerUi(byTestId("chart-tooltip"), byTestId("marker-body"));
 const newsView = new NewsView({ source: initial.source, topic: initial.topic, sentiment: initial.sentiment, q: initial.q });
 const health = new HealthPanel(
@@ -96,6 +98,7 @@ chartCtl.onMessage = (m) => {
   renderChartMessage();
 };
 chartCtl.onLoaded = () => venues.renderReplay();
+chartCtl.onRender = () => exportLinks.render();
 markerUi.onShowInNews = (item) => {
   nav.show("news");
   const flash = (): boolean => newsView.list.highlight(item.id);

@@ -1,16 +1,62 @@
 // News markers on the price chart: one circle per headline, on the bar it was published in,
 // coloured by sentiment (lightweight-charts v5 `createSeriesMarkers`).
-import { createSeriesMarkers, type ISeriesApi, type ISeriesMarkersPluginApi, type SeriesMarker, type Time, type UTCTimestamp } from "lightweight-charts";
+// Headlines the model did not score (a language it does not know) are hollow grey rings below
+// the bar instead: they are not neutral.
+import {
+  createSeriesMarkers,
+  type IPrimitivePaneRenderer,
+  type IPrimitivePaneView,
+  type ISeriesApi,
+  type ISeriesMarkersPluginApi,
+  type ISeriesPrimitive,
+  type SeriesAttachedParameter,
+  type SeriesMarker,
+  type Time,
+  type UTCTimestamp,
+} from "lightweight-charts";
 import { isFiniteNumber } from "./dom";
-import { parseIso } from "./i18n";
+import { parseIso, t, tf } from "./i18n";
 import type { NewsItem } from "./types";
 
 export const MAX_MARKERS = 500;
 const COLORS = { positive: "#26a69a", negative: "#ef5350", neutral: "#9aa5b8" } as const;
+const RING_COLOR = "#9aa5b8";
 
-export type Sentiment = keyof typeof COLORS;
+export type Sentiment = keyof typeof COLORS | "not_scored";
+
+const LABELS: readonly string[] = ["positive", "negative", "neutral"];
+
+/** Not scored: the server says so, or (older back ends, no status) there is neither a score nor a label. */
+export function isNotScored(item: NewsItem): boolean {
+  const status = item.sentiment_status;
+  if (status === "not_scored") return true;
+  if (status === "scored") return false;
+  return !isFiniteNumber(item.sentiment) && !LABELS.includes(String(item.sentiment_label));
+}
+
+/** The article's language code ("fr"), or "" when absent or not a plausible code. */
+export function langCode(item: NewsItem): string {
+  const lang = typeof item.lang === "string" ? item.lang.trim() : "";
+  return /^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$/.test(lang) ? lang.toLowerCase() : "";
+}
+
+/** Short label: "Positive", or "not scored (fr)". */
+export function sentimentLabel(item: NewsItem): string {
+  const s = sentimentOf(item);
+  if (s !== "not_scored") return t(`sentiment_label_${s}`);
+  const lang = langCode(item);
+  return lang ? tf("not_scored_lang", { lang }) : t("not_scored");
+}
+
+/** Tooltip text of the sentiment dot. */
+export function sentimentTitle(item: NewsItem): string {
+  const s = sentimentOf(item);
+  if (s === "not_scored") return tf("not_scored_title", { lang: langCode(item) || "?" });
+  return t(`sentiment_${s}`) + (isFiniteNumber(item.sentiment) ? ` (${item.sentiment.toFixed(2)})` : "");
+}
 
 export function sentimentOf(item: NewsItem): Sentiment {
+  if (isNotScored(item)) return "not_scored";
   const label = item.sentiment_label;
   if (label === "positive" || label === "negative" || label === "neutral") return label;
   if (isFiniteNumber(item.sentiment)) {
@@ -37,19 +83,78 @@ export function barIndexAt(times: readonly number[], t: number): number {
   return found;
 }
 
+type DrawTarget = Parameters<IPrimitivePaneRenderer["draw"]>[0];
+
+/** Hollow rings under the bars that carry unscored headlines (a series primitive). */
+class UnscoredRings implements ISeriesPrimitive<Time> {
+  private attachedTo: SeriesAttachedParameter<Time> | null = null;
+  /** Bar time → how many unscored headlines it carries. */
+  bars = new Map<number, number>();
+
+  constructor(private readonly lowAt: (t: number) => number | null) {}
+
+  attached(param: SeriesAttachedParameter<Time>): void {
+    this.attachedTo = param;
+  }
+
+  detached(): void {
+    this.attachedTo = null;
+  }
+
+  set(bars: Map<number, number>): void {
+    this.bars = bars;
+    this.attachedTo?.requestUpdate();
+  }
+
+  paneViews(): readonly IPrimitivePaneView[] {
+    const view: IPrimitivePaneView = { zOrder: () => "top", renderer: () => ({ draw: (target) => this.draw(target) }) };
+    return [view];
+  }
+
+  private draw(target: DrawTarget): void {
+    const p = this.attachedTo;
+    if (!p || !this.bars.size) return;
+    const ts = p.chart.timeScale();
+    target.useMediaCoordinateSpace(({ context: ctx }) => {
+      ctx.save();
+      ctx.strokeStyle = RING_COLOR;
+      ctx.lineWidth = 1.5;
+      for (const [bar, n] of this.bars) {
+        const low = this.lowAt(bar);
+        const x = ts.timeToCoordinate(bar as UTCTimestamp);
+        const y = low === null ? null : p.series.priceToCoordinate(low);
+        if (x === null || y === null) continue;
+        const r = n > 1 ? 5 : 4;
+        ctx.beginPath();
+        ctx.arc(x, y + 8 + r, r, 0, 2 * Math.PI);
+        ctx.stroke();
+      }
+      ctx.restore();
+    });
+  }
+}
+
 export class NewsMarkers {
   private readonly plugin: ISeriesMarkersPluginApi<Time>;
   private readonly items = new Map<string, NewsItem>();
   /** Bar time → the headlines drawn on it (newest first). */
   private byBar = new Map<number, NewsItem[]>();
   private shown = 0;
+  private readonly rings: UnscoredRings;
 
-  constructor(series: ISeriesApi<"Candlestick">) {
+  constructor(series: ISeriesApi<"Candlestick">, lowAt: (t: number) => number | null) {
     this.plugin = createSeriesMarkers(series, [], { autoScale: true });
+    this.rings = new UnscoredRings(lowAt);
+    series.attachPrimitive(this.rings);
   }
 
   get count(): number {
     return this.shown;
+  }
+
+  /** Headlines drawn as "not scored" rings. */
+  get unscored(): number {
+    return [...this.rings.bars.values()].reduce((a, b) => a + b, 0);
   }
 
   /** Replace every headline (a reload of the chart's range). */
@@ -93,7 +198,10 @@ export class NewsMarkers {
         if (list) list.push(item);
         else this.byBar.set(bar, [item]);
       }
+      const rings = new Map<number, number>();
       for (const [bar, list] of this.byBar) {
+        const unscored = list.filter((i) => sentimentOf(i) === "not_scored").length;
+        if (unscored) rings.set(bar, unscored);
         // One marker per bar and sentiment (several headlines of a bar share it).
         for (const s of ["negative", "neutral", "positive"] as const) {
           const ofS = list.filter((i) => sentimentOf(i) === s);
@@ -109,6 +217,9 @@ export class NewsMarkers {
         }
       }
       markers.sort((a, b) => (a.time as number) - (b.time as number));
+      this.rings.set(rings);
+    } else {
+      this.rings.set(new Map());
     }
     this.shown = [...this.byBar.values()].reduce((n, l) => n + l.length, 0);
     this.plugin.setMarkers(markers);

@@ -1,7 +1,7 @@
 // The news markers' tooltip (hover) and details panel (click) on the Overview.
 import { el, isFiniteNumber, safeHttpUrl } from "./dom";
 import { formatDateTime, formatInt, parseIso, t, tf } from "./i18n";
-import { sentimentOf } from "./markers";
+import { sentimentLabel, sentimentOf, sentimentTitle } from "./markers";
 import type { NewsItem } from "./types";
 
 const TOOLTIP_ITEMS = 3;
@@ -37,7 +37,17 @@ export class MarkerUi {
         "div",
         { class: "tip-item", "data-testid": "tooltip-item", "data-id": i.id },
         el("span", { class: `sentiment-dot sentiment-${sentimentOf(i)}`, "aria-hidden": "true" }),
-        el("div", {}, el("div", { class: "tip-title" }, headline(i)), el("div", { class: "muted small" }, `${String(i.source ?? "")} · ${when(i)}`)),
+        el(
+          "div",
+          {},
+          el("div", { class: "tip-title" }, headline(i)),
+          el(
+            "div",
+            { class: "muted small" },
+            `${String(i.source ?? "")} · ${when(i)}`,
+            sentimentOf(i) === "not_scored" ? el("span", { class: "tip-not-scored", "data-testid": "not-scored" }, ` · ${sentimentLabel(i)}`) : null,
+          ),
+        ),
       ),
     );
     const more = items.length > TOOLTIP_ITEMS ? el("div", { class: "muted small" }, tf("marker_more", { n: items.length - TOOLTIP_ITEMS })) : null;
@@ -68,7 +78,7 @@ export class MarkerUi {
   private card(item: NewsItem): HTMLElement {
     const s = sentimentOf(item);
     const href = safeHttpUrl(item.url);
-    const score = isFiniteNumber(item.sentiment) ? ` (${item.sentiment.toFixed(2)})` : "";
+    const score = s !== "not_scored" && isFiniteNumber(item.sentiment) ? ` (${item.sentiment.toFixed(2)})` : "";
     const show = el("button", { type: "button", class: "link-button", "data-testid": "marker-show-in-news" }, t("show_in_news"));
     show.addEventListener("click", () => this.onShowInNews(item));
     return el(
@@ -80,7 +90,11 @@ export class MarkerUi {
         { class: "news-meta" },
         el("span", { class: "news-source" }, String(item.source ?? "")),
         el("span", {}, when(item)),
-        el("span", { class: `sentiment-text sentiment-text-${s}` }, t(`sentiment_label_${s}`) + score),
+        el(
+          "span",
+          { class: `sentiment-text sentiment-text-${s}`, "data-testid": s === "not_scored" ? "not-scored" : undefined, title: sentimentTitle(item) },
+          sentimentLabel(item) + score,
+        ),
         isFiniteNumber(item.story_sources) && item.story_sources > 1
           ? el("span", { class: "story-badge" }, tf("n_sources", { n: formatInt(item.story_sources) }))
           : null,

@@ -1,7 +1,7 @@
 // Live news list: newest first, deduplicated by id, capped at MAX_ITEMS.
 import { el, isFiniteNumber, safeHttpUrl } from "./dom";
 import { formatDateTime, formatInt, formatShortDateTime, parseIso, t, tMaybe, tf } from "./i18n";
-import { sentimentOf } from "./markers";
+import { langCode, sentimentLabel, sentimentOf, sentimentTitle } from "./markers";
 import type { NewsFilters, NewsItem } from "./types";
 
 export const MAX_ITEMS = 200;
@@ -165,12 +165,11 @@ export class NewsList {
       ? el("a", { class: "news-title", href, target: "_blank", rel: "noopener noreferrer nofollow" }, title)
       : el("span", { class: "news-title" }, title);
 
-    const score = isFiniteNumber(item.sentiment) ? ` (${item.sentiment.toFixed(2)})` : "";
     const marker = el("span", {
       class: `sentiment-dot sentiment-${sentiment}`,
-      title: t(`sentiment_${sentiment}`) + score,
+      title: sentimentTitle(item),
       role: "img",
-      "aria-label": t(`sentiment_${sentiment}`),
+      "aria-label": sentiment === "not_scored" ? sentimentLabel(item) : t(`sentiment_${sentiment}`),
     });
 
     const date = parseIso(item.published_at);
@@ -180,6 +179,13 @@ export class NewsList {
       el("span", { class: "news-source" }, String(item.source ?? "")),
       date ? el("time", { datetime: date.toISOString(), title: formatDateTime(date) }, formatShortDateTime(date)) : null,
       item.replay ? el("span", { class: "tag tag-replay" }, t("replay_tag")) : null,
+      sentiment === "not_scored"
+        ? el(
+            "span",
+            { class: "sentiment-text sentiment-text-not_scored", "data-testid": "not-scored", "data-lang": langCode(item), title: sentimentTitle(item) },
+            sentimentLabel(item),
+          )
+        : null,
       isFiniteNumber(item.story_sources) && item.story_sources > 1
         ? el(
             "span",

@@ -44,6 +44,8 @@ export class ChartController {
   onMessage: (m: ChartMessage) => void = () => {};
   /** After each load (drawn or failed). */
   onLoaded: () => void = () => {};
+  /** After every render of the time scale (the window or the resolution shown changed). */
+  onRender: () => void = () => {};
 
   constructor(
     private readonly chart: PriceChart,
@@ -97,6 +99,19 @@ export class ChartController {
     this.writeUrl();
     this.render();
     if (want !== res || before || (wasFixed && w.to === null)) void this.load();
+  }
+
+  /**
+   * The chart's current time span in epoch seconds (`to` null: up to now, live): the free window,
+   * else the preset's start as last requested (a replay venue's is anchored at its newest data),
+   * else ("all") the first candle shown. Null before anything is shown.
+   */
+  span(): { from: number; to: number | null } | null {
+    const w = this.window;
+    if ("from" in w) return { from: w.from, to: w.to };
+    if (RANGE_SECONDS[w.range] !== null && this.requestedFrom !== null) return { from: this.requestedFrom, to: null };
+    const first = this.chart.firstTime;
+    return first === null ? null : { from: first, to: null };
   }
 
   /** [from, to] (ISO) of the request for the current window and venue. */
@@ -169,5 +184,6 @@ export class ChartController {
     this.resolutionEl.textContent = parts.join(" · ");
     this.resolutionEl.dataset.resolution = info ? String(info.resolutionS) : "";
     this.followBtn.hidden = !("from" in w) || w.to === null;
+    this.onRender();
   }
 }

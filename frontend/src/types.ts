@@ -62,6 +62,9 @@ export interface NewsItem {
   replay: boolean;
   sentiment: number | null;
   sentiment_label: SentimentLabel | string | null;
+  /** "not_scored": a language the model does not know (see `lang`); absent from older back ends
+   *  (then "scored" when `sentiment` is a number). */
+  sentiment_status?: "scored" | "not_scored" | string | null;
   /** Topic ids (see TOPICS); absent from older back ends. */
   topics?: string[] | null;
   entities?: Entity[] | null;
@@ -156,6 +159,8 @@ export interface Alert {
   t: number;
   value: number;
   message: string;
+  /** The figures of `message`, by kind, for a localised rendering (`{}` on older alerts). */
+  params?: Record<string, unknown> | null;
   replay: boolean;
   created_at: string;
 }

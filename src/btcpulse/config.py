@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     http_timeout_s: float = 10.0
     user_agent: str = "btcpulse/0.1 (+https://github.com/btcpulse/btcpulse)"
     coinbase_ws_url: str = "wss://advanced-trade-ws.coinbase.com"
-    coinbase_products: list[str] = Field(default_factory=lambda: ["BTC-USD"])
+    coinbase_products: list[str] = Field(default_factory=lambda: ["BTC-USD", "BTC-EUR"])
     coinbase_rest_url: str = "https://api.coinbase.com"
     price_venues: list[PriceVenue] = Field(
         default_factory=lambda: list(PRICE_VENUES),
@@ -107,13 +107,13 @@ class Settings(BaseSettings):
     )
     binance_ws_url: str = "wss://stream.binance.com:9443/ws"
     binance_rest_url: str = "https://api.binance.com"
-    binance_products: list[str] = Field(default_factory=lambda: ["BTC-USDT"])
+    binance_products: list[str] = Field(default_factory=lambda: ["BTC-USDT", "BTC-EUR"])
     kraken_ws_url: str = "wss://ws.kraken.com/v2"
     kraken_rest_url: str = "https://api.kraken.com"
-    kraken_products: list[str] = Field(default_factory=lambda: ["BTC-USD"])
+    kraken_products: list[str] = Field(default_factory=lambda: ["BTC-USD", "BTC-EUR"])
     bitstamp_ws_url: str = "wss://ws.bitstamp.net"
     bitstamp_rest_url: str = "https://www.bitstamp.net"
-    bitstamp_products: list[str] = Field(default_factory=lambda: ["BTC-USD"])
+    bitstamp_products: list[str] = Field(default_factory=lambda: ["BTC-USD", "BTC-EUR"])
     live_sources: bool = Field(default=True, description="Start the live collectors in `up`.")
 
     # history backfill (venue candles over REST; `btcpulse backfill`, once on first `up`)

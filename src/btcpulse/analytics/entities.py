@@ -11,14 +11,22 @@ One alias may name several entities ("Saylor's Strategy" → Michael Saylor and 
 one entity has one type (Tether is a company; its coin is USDT). Ambiguities kept on purpose:
 "Gemini" is the exchange, "Trump" the person. Bump ``ENTITIES_VERSION`` when the gazetteer
 changes.
+
+French headlines: names in French are aliases of the same entities ("États-Unis" is the United
+States, "BCE" the European Central Bank). The any-case expression runs over the text folded as
+for topics (lower case, accents removed: :func:`btcpulse.analytics.topics.fold_text`), its
+aliases folded alike, so "Etats-Unis" and "ÉTATS-UNIS" are found too. Institutions (central
+banks, regulators, justice departments) are their own type.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-ENTITIES_VERSION = "gaz-2025.12-1"
-ENTITY_TYPES = ("coin", "company", "country", "exchange", "person")
+from btcpulse.analytics.topics import fold_text, strip_accents
+
+ENTITIES_VERSION = "gaz-2026.12-fr1"
+ENTITY_TYPES = ("coin", "company", "country", "exchange", "institution", "person")
 
 # canonical name: aliases. Lower-case aliases match in any case; an alias with an upper-case
 # letter matches only as written. "|" separates aliases.
@@ -124,32 +132,51 @@ _GAZETTEER: dict[str, dict[str, str]] = {
         "Arthur Hayes": "arthur hayes",
     },
     "country": {
-        "United States": "united states|U.S.|US|USA|U.S.A.|america|états-unis|etats-unis",
-        "China": "china|chinese|chine",
-        "El Salvador": "el salvador|salvador|salvadoran",
+        "United States": "united states|U.S.|US|USA|U.S.A.|america|états-unis"
+        "|américain|américaine|américains|américaines",
+        "China": "china|chinese|chine|chinois|chinoise|chinoises",
+        "El Salvador": "el salvador|salvador|salvadoran|salvadorien|salvadorienne",
         "European Union": "european union|EU|E.U.|union européenne|UE",
-        "United Kingdom": "united kingdom|UK|U.K.|britain|british|royaume-uni",
-        "Japan": "japan|japanese|japon",
-        "South Korea": "south korea|korea|korean|corée du sud",
+        "United Kingdom": "united kingdom|UK|U.K.|britain|british|royaume-uni|britannique"
+        "|britanniques|grande-bretagne",
+        "Japan": "japan|japanese|japon|japonais|japonaise",
+        "South Korea": "south korea|korea|korean|corée du sud|corée|coréen|coréenne",
         "India": "india|indian|inde",
-        "Russia": "russia|russian|russie",
+        "Russia": "russia|russian|russie|russe|russes",
         "Hong Kong": "hong kong",
         "Singapore": "singapore|singapour",
-        "United Arab Emirates": "united arab emirates|UAE|dubai|abu dhabi",
+        "United Arab Emirates": "united arab emirates|UAE|dubai|abu dhabi|émirats arabes unis"
+        "|EAU|dubaï",
         "Switzerland": "switzerland|swiss|suisse",
-        "Germany": "germany|german|allemagne",
-        "France": "france|french",
+        "Germany": "germany|german|allemagne|allemand|allemande",
+        "France": "france|french|français|française|françaises",
         "Pakistan": "pakistan",
-        "Brazil": "brazil|brazilian|brésil",
-        "Argentina": "argentina|argentine",
-        "Canada": "canada|canadian",
-        "Australia": "australia|australian|australie",
+        "Brazil": "brazil|brazilian|brésil|brésilien|brésilienne",
+        "Argentina": "argentina|argentine|argentin",
+        "Canada": "canada|canadian|canadien|canadienne",
+        "Australia": "australia|australian|australie|australien|australienne",
         "Turkey": "turkey|turkish|turquie",
         "Nigeria": "nigeria",
-        "Poland": "poland|polish|pologne",
-        "Italy": "italy|italian|italie",
-        "Saudi Arabia": "saudi arabia|saudi",
-        "Ukraine": "ukraine|ukrainian",
+        "Poland": "poland|polish|pologne|polonais|polonaise",
+        "Italy": "italy|italian|italie|italien|italienne",
+        "Saudi Arabia": "saudi arabia|saudi|arabie saoudite",
+        "Ukraine": "ukraine|ukrainian|ukrainien|ukrainienne",
+    },
+    "institution": {
+        "SEC": "SEC|securities and exchange commission",
+        "CFTC": "cftc",
+        "Federal Reserve": "federal reserve|Fed|FOMC|réserve fédérale",
+        "European Central Bank": "european central bank|ECB|BCE|banque centrale européenne",
+        "AMF": "AMF|autorité des marchés financiers",
+        "ESMA": "esma",
+        "FCA": "FCA|financial conduct authority",
+        "IMF": "IMF|international monetary fund|FMI|fonds monétaire international",
+        "European Commission": "european commission|commission européenne",
+        "Banque de France": "banque de france|bank of france",
+        "Bank of England": "bank of england|banque d'angleterre",
+        "Bank of Japan": "bank of japan|BOJ|banque du japon",
+        "People's Bank of China": "people's bank of china|PBOC|PBoC|banque populaire de chine",
+        "US Department of Justice": "department of justice|justice department|DOJ",
     },
     "coin": {
         "Bitcoin": "bitcoin|btc|bitcoins",
@@ -182,15 +209,16 @@ _META = set(".()[]{}|*+?^$\\&-#")
 
 
 def _rows() -> list[tuple[str, bool, str, str]]:
-    """(alias key, case-sensitive?, canonical name, type) for every alias."""
-    rows = []
+    """(alias key, case-sensitive?, canonical name, type) for every alias; any-case aliases
+    folded like the text they are matched in (lower case, no accents)."""
+    rows: dict[tuple[str, bool, str, str], None] = {}
     for etype, names in _GAZETTEER.items():
         for name, aliases in names.items():
             for alias in aliases.split("|"):
                 sensitive = alias != alias.lower()
-                key = alias if sensitive else alias.lower()
-                rows.append((key, sensitive, name, etype))
-    return rows
+                key = alias if sensitive else strip_accents(alias.lower())
+                rows[(key, sensitive, name, etype)] = None
+    return list(rows)
 
 
 def _pattern(aliases: set[str]) -> str:
@@ -228,7 +256,7 @@ def entities_for(df: pl.DataFrame) -> pl.DataFrame:
         .select(
             pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"),
             pl.concat_list(
-                text.str.to_lowercase().str.extract_all(_PATTERN_ANY_CASE),
+                fold_text(text).str.extract_all(_PATTERN_ANY_CASE),
                 text.str.extract_all(_PATTERN_AS_WRITTEN),
             ).alias("_alias"),
         )

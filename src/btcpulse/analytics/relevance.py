@@ -14,6 +14,9 @@ The rule, so that a reader can predict the flag:
   (Ethereum, Solana, XRP, ..., stablecoins and their issuers, NFTs, DeFi, DAOs, the metaverse,
   tokens, airdrops, CBDCs), or not about crypto at all. Other chains that carry Bitcoin's name
   (Bitcoin Cash, Bitcoin SV, Bitcoin Gold, ...) are not Bitcoin.
+- French headlines follow the same rule with the French words (*cryptomonnaies*, *actifs
+  numériques*, *réseau Lightning*; *jetons*, *finance décentralisée*, *euro numérique* as
+  other subjects); accents and case do not matter (the text is folded as for topics).
 - Only the title and the summary are read, never the full article body: every article of a
   crypto outlet names Bitcoin somewhere (in a price box if nothing else).
 
@@ -29,9 +32,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from btcpulse.analytics.topics import keyword_pattern
+from btcpulse.analytics.topics import fold_text, keyword_pattern
 
-RELEVANCE_VERSION = "btc-kw-1"
+RELEVANCE_VERSION = "btc-kw-2"
 
 _BITCOIN = (
     r"bitcoin(?:s|ers?)?",
@@ -69,7 +72,10 @@ _CRYPTO_AT_LARGE = (
     r"digital assets?",
     r"crypto (?:market|markets|industry|exchanges?|tax|taxes|regulation|prices?)",
     r"cryptomonnaies?",
+    r"crypto-?monnaies?",
     r"crypto-actifs?",
+    r"actifs? numériques?",
+    r"marchés? crypto",
 )
 # Coin tickers that are also English words (SOL, DOT, NEAR, ATOM, TON, ADA) are left out.
 _OTHER_SUBJECT = (
@@ -128,6 +134,10 @@ _OTHER_SUBJECT = (
     r"pyusd",
     r"digital (?:yen|euro|yuan|dollar|pound|won|rupee|ruble|rouble)",
     r"e-cny",
+    r"jetons?",
+    r"finance décentralisée",
+    r"(?:euro|yuan|dollar|yen|rouble|roupie|livre) numérique",
+    r"mnbc",
 )
 # Other coins with Bitcoin's name: blanked out before matching (the regex engine has no
 # look-ahead), so "Bitcoin Cash rallies" is not about Bitcoin but "Bitcoin and Bitcoin Cash" is.
@@ -143,8 +153,9 @@ FORK_PATTERN = keyword_pattern(_FORKS)
 
 
 def relevance_text(title: pl.Expr, summary: pl.Expr) -> pl.Expr:
-    """Lower-cased ``title + summary`` with Bitcoin's namesake forks blanked out."""
-    text = (title.fill_null("") + " \n " + summary.fill_null("")).str.to_lowercase()
+    """Folded ``title + summary`` (lower case, no accents) with Bitcoin's namesake forks
+    blanked out."""
+    text = fold_text(title.fill_null("") + " \n " + summary.fill_null(""))
     return text.str.replace_all(FORK_PATTERN, " ")
 
 

@@ -2,6 +2,10 @@
 
 A scorer is built once (loading its lexicon is the only I/O) and then maps lists of headlines
 to scores in [-1, 1] and labels positive / negative / neutral.
+
+A scorer knows the languages it was built for (``languages``; both scorers here are English).
+An article in any other language gets no score at all, never an English model's guess: no
+enrichment row, so the API says "not scored" and the index leaves it out.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ import polars as pl
 
 NEUTRAL_BAND = 0.05
 BASELINE_VERSION = "vader-3.3.2"
+ENGLISH: tuple[str, ...] = ("en",)
 
 
 class SentimentScorer(Protocol):
     version: str
+    languages: tuple[str, ...]
+    """ISO 639-1 codes of the text the scorer was built for; other languages are not scored."""
 
     def scores(self, texts: Sequence[str]) -> list[float]: ...
 
@@ -35,6 +42,7 @@ class VaderScorer:
     """VADER compound score (vaderSentiment 3.3.2, MIT)."""
 
     version: str = BASELINE_VERSION
+    languages: tuple[str, ...] = ENGLISH
 
     def __post_init__(self) -> None:
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -45,8 +53,17 @@ class VaderScorer:
         return [float(self._analyzer.polarity_scores(t)["compound"]) for t in texts]
 
 
+def scored_mask(lang: pl.Series, scorer: SentimentScorer) -> pl.Series:
+    """True where the article's language is one the scorer knows (a null language is not)."""
+    return lang.is_in(list(scorer.languages)).fill_null(False)
+
+
 def score_news(news: pl.DataFrame, scorer: SentimentScorer) -> pl.DataFrame:
-    """``news`` with ``id`` and ``title`` → ``id, sentiment, sentiment_label, model_version``."""
+    """``news`` with ``id``, ``title`` and ``lang`` → ``id, sentiment, sentiment_label,
+    model_version``, one row per article in a language the scorer knows (the others are left
+    out: not scored). Without a ``lang`` column every article counts as English."""
+    if "lang" in news.columns:
+        news = news.filter(scored_mask(news["lang"], scorer))
     scores = scorer.scores(news["title"].to_list()) if news.height else []
     return pl.DataFrame(
         {

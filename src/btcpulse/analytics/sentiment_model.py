@@ -144,6 +144,9 @@ class LinearSentimentModel:
     ``label_for(score)`` (band ±0.05) is always the model's argmax class.
     """
 
+    languages: tuple[str, ...] = ("en",)
+    """Trained on English headlines only: other languages are not scored."""
+
     def __init__(self, version: str = MODEL_VERSION, *, data: bytes | None = None) -> None:
         self.version = version
         if data is None:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection
+from sqlalchemy import Connection, and_, delete
 
 from btcpulse.analytics.candles import CANDLE_SCHEMA, RESOLUTION_NAMES, vwap
 from btcpulse.analytics.sentiment import SentimentScorer, score_news
@@ -42,9 +42,10 @@ class BatchOutcome:
 
 
 def news_payload(
-    item: NewsItem, score: float, label: str, extra: dict[str, Any] | None = None
+    item: NewsItem, score: float | None, label: str | None, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The dashboard's view of an article (the same shape as ``GET /api/v1/news`` items)."""
+    """The dashboard's view of an article (the same shape as ``GET /api/v1/news`` items).
+    ``score`` None: not scored (a language the model does not know)."""
     return {
         "id": item.id,
         "source": item.source,
@@ -60,12 +61,19 @@ def news_payload(
         "relevant": None,
         "sentiment": score,
         "sentiment_label": label,
+        "sentiment_status": sentiment_status(score),
         "topics": [],
         "entities": [],
         "story_id": None,
         "story_sources": None,
         **(extra or {}),
     }
+
+
+def sentiment_status(score: float | None) -> str:
+    """``scored``, or ``not_scored``: the article's language is not one the model knows (its
+    ``lang`` says which), so it has no score rather than a guess."""
+    return "not_scored" if score is None else "scored"
 
 
 def candle_payload(row: dict[str, Any]) -> dict[str, Any]:
@@ -104,8 +112,20 @@ def _news(
     unique = [item_of(r) for r in rows]
     by_id = {r["id"]: r for r in rows}
     scored = score_news(
-        pl.DataFrame({"id": [i.id for i in unique], "title": [i.title for i in unique]}), scorer
+        pl.DataFrame(
+            {
+                "id": [i.id for i in unique],
+                "title": [i.title for i in unique],
+                "lang": [i.lang for i in unique],
+            },
+            schema={"id": pl.String, "title": pl.String, "lang": pl.String},
+        ),
+        scorer,
     )
+    score_of: dict[str, tuple[float | None, str | None]] = {
+        r["id"]: (float(r["sentiment"]), str(r["sentiment_label"]))
+        for r in scored.iter_rows(named=True)
+    }
     now = utcnow()
     upsert(
         conn,
@@ -121,6 +141,17 @@ def _news(
             for r in scored.iter_rows(named=True)
         ],
     )
+    # An article whose merged language is no longer one the model knows (an earlier copy in
+    # another language arrived) loses the score an earlier batch gave it: the stored row
+    # depends on the set of copies only, never on how they were batched.
+    unscored = [i.id for i in unique if i.id not in score_of]
+    if unscored:
+        e = t.enrichments.c
+        conn.execute(
+            delete(t.enrichments).where(
+                and_(e.news_id.in_(unscored), e.model_version == scorer.version)
+            )
+        )
     tags = tag_news(conn, unique)
     stories, story_updates = cluster_stories(conn, unique, now)
     news_updates = [
@@ -129,13 +160,13 @@ def _news(
             kind="news",
             data=news_payload(
                 i,
-                float(s),
-                str(lbl),
+                score_of.get(i.id, (None, None))[0],
+                score_of.get(i.id, (None, None))[1],
                 {**tags[i.id], **stories.get(i.id, {}), "relevant": by_id[i.id]["relevant"]},
             ),
             time=now,
         )
-        for i, s, lbl in zip(unique, scored["sentiment"], scored["sentiment_label"], strict=True)
+        for i in unique
     ]
     previous = [i.model_copy(update={"published_at": moved[i.id]}) for i in unique if i.id in moved]
     return news_updates + story_updates, unique + previous

@@ -39,11 +39,8 @@ _TEXT = ("summary", "body", "author")
 COLUMNS = ("id", *_FIRST, *_TEXT, "replay", "relevant")
 
 
-def copy_rows(items: Sequence[NewsItem]) -> list[NewsRow]:
-    """One store row per copy, with its language and relevance (vectorised over the batch)."""
-    if not items:
-        return []
-    df = pl.DataFrame(
+def _copies(items: Sequence[NewsItem]) -> pl.DataFrame:
+    return pl.DataFrame(
         {
             "title": [i.title for i in items],
             "summary": [i.summary for i in items],
@@ -51,8 +48,25 @@ def copy_rows(items: Sequence[NewsItem]) -> list[NewsRow]:
         },
         schema={"title": pl.String, "summary": pl.String, "declared": pl.String},
     )
+
+
+def _languages(df: pl.DataFrame) -> list[str]:
     text = df.select(headline_text(pl.col("title"), pl.col("summary")))[:, 0]
-    langs = detect_language(text, df["declared"]).to_list()
+    return detect_language(text, df["declared"]).to_list()
+
+
+def copy_languages(items: Sequence[NewsItem]) -> list[str]:
+    """The language of each copy, as :func:`copy_rows` reads it (Spark's executors use it to
+    skip scoring the headlines the model does not know)."""
+    return _languages(_copies(items)) if items else []
+
+
+def copy_rows(items: Sequence[NewsItem]) -> list[NewsRow]:
+    """One store row per copy, with its language and relevance (vectorised over the batch)."""
+    if not items:
+        return []
+    df = _copies(items)
+    langs = _languages(df)
     relevant = df.select(is_relevant(pl.col("title"), pl.col("summary")))[:, 0].to_list()
     return [
         {

@@ -1,9 +1,11 @@
 """Reprocessing after a model change: re-run enrichment and the derived analytics over the
 stored raw data, idempotently.
 
-An article is *stale* when it has no sentiment from the current model or its topics/entities
-were tagged by another tagger version. Stale articles are re-enriched (their rows from other
-model versions are replaced, so each article keeps one sentiment row), then the derived
+An article is *stale* when it has no sentiment from the current model (in a language the model
+knows; one in another language is stale while it still has a score: a guess to remove) or its
+topics/entities were tagged by another tagger version. Stale articles are re-enriched (their
+rows from other model versions are replaced, so each article keeps one sentiment row, or none
+in a language the model does not know), then the derived
 analytics (bursts, the sentiment index, impact, alerts) are recomputed day by day over the
 range with the current model, through the same ``derive`` both engines call. A second run finds
 nothing stale and rewrites nothing. Story ids are left as they are: they do not depend on a
@@ -20,7 +22,7 @@ import polars as pl
 from sqlalchemy import Connection, and_, delete, func, or_, select
 
 from btcpulse.analytics.alerts import Rule
-from btcpulse.analytics.sentiment import SentimentScorer, score_news
+from btcpulse.analytics.sentiment import ENGLISH, SentimentScorer, score_news
 from btcpulse.store import schema as t
 from btcpulse.store.db import Store
 from btcpulse.store.upsert import upsert
@@ -41,10 +43,19 @@ class Outcome:
     index_rows: int = 0  # index rows written with the current model
 
 
-def stale_articles(conn: Connection, lo: datetime, hi: datetime, version: str) -> list[str]:
-    """Articles published in ``[lo, hi)`` missing the current sentiment or tags, oldest first."""
+def stale_articles(
+    conn: Connection,
+    lo: datetime,
+    hi: datetime,
+    version: str,
+    languages: tuple[str, ...] = ENGLISH,
+) -> list[str]:
+    """Articles published in ``[lo, hi)`` missing the current sentiment or tags, oldest first
+    (an article not in ``languages``, the model's, is missing a sentiment only if it has one)."""
     n, e, g = t.news.c, t.enrichments.c, t.news_tags.c
     current = select(e.news_id).where(e.model_version == version).scalar_subquery()
+    scored = select(e.news_id).scalar_subquery()
+    known = n.lang.in_(languages)
     rows = conn.execute(
         select(n.id)
         .select_from(t.news.outerjoin(t.news_tags, g.news_id == n.id))
@@ -52,7 +63,12 @@ def stale_articles(conn: Connection, lo: datetime, hi: datetime, version: str) -
             and_(
                 n.published_at >= lo,
                 n.published_at < hi,
-                or_(n.id.not_in(current), g.version.is_(None), g.version != TAGS_VERSION),
+                or_(
+                    and_(known, n.id.not_in(current)),
+                    and_(~known, n.id.in_(scored)),
+                    g.version.is_(None),
+                    g.version != TAGS_VERSION,
+                ),
             )
         )
         .order_by(n.published_at, n.id)
@@ -61,15 +77,30 @@ def stale_articles(conn: Connection, lo: datetime, hi: datetime, version: str) -
 
 
 def reenrich(conn: Connection, ids: list[str], scorer: SentimentScorer) -> None:
-    """Sentiment from ``scorer`` (replacing other versions' rows) and fresh tags."""
+    """Sentiment from ``scorer`` (replacing other versions' rows; none for an article in a
+    language it does not know) and fresh tags."""
     rows = conn.execute(select(t.news).where(t.news.c.id.in_(ids))).mappings().all()
     items = [item_of(dict(r)) for r in rows]
     scored = score_news(
-        pl.DataFrame({"id": [i.id for i in items], "title": [i.title for i in items]}), scorer
+        pl.DataFrame(
+            {
+                "id": [i.id for i in items],
+                "title": [i.title for i in items],
+                "lang": [i.lang for i in items],
+            },
+            schema={"id": pl.String, "title": pl.String, "lang": pl.String},
+        ),
+        scorer,
     )
+    unscored = sorted(set(ids) - set(scored["id"].to_list()))
     e = t.enrichments.c
     conn.execute(
-        delete(t.enrichments).where(and_(e.news_id.in_(ids), e.model_version != scorer.version))
+        delete(t.enrichments).where(
+            and_(
+                e.news_id.in_(ids),
+                or_(e.model_version != scorer.version, e.news_id.in_(unscored)),
+            )
+        )
     )
     now = utcnow()
     upsert(
@@ -140,7 +171,7 @@ def reprocess(
     every day that had a stale article or an index value from another model."""
     out = Outcome()
     with store.read() as conn:
-        ids = stale_articles(conn, lo, hi, scorer.version)
+        ids = stale_articles(conn, lo, hi, scorer.version, scorer.languages)
         n = t.news.c
         days_of_ids = (
             {

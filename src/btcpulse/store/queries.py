@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Integer, and_, cast, func, or_, select
+from sqlalchemy import Connection, Integer, and_, bindparam, cast, func, or_, select
 
 from btcpulse.analytics.candles import (
     BAR_SCHEMA,
@@ -32,23 +32,38 @@ def choose_resolution(span_s: float, max_points: int = MAX_POINTS) -> int:
 
 
 def venues(conn: Connection) -> list[dict[str, Any]]:
+    """Every (venue, symbol) with 1-minute candles, with the end of its newest one.
+
+    A GROUP BY would read every candle; this walks the primary key instead, a few index seeks
+    per pair (next pair, then its newest 1-minute candle), whatever the history's length.
+    """
     c = t.candles.c
-    rows = conn.execute(
-        select(
-            c.venue, c.symbol, func.max(c.start).label("last"), func.max(cast(c.replay, Integer))
+    pairs = select(c.venue, c.symbol).order_by(c.venue, c.symbol).limit(1)
+    out: list[dict[str, Any]] = []
+    pair = conn.execute(pairs).first()
+    while pair is not None:
+        venue, symbol = pair
+        last = conn.execute(
+            select(c.start, c.replay)
+            .where(and_(c.venue == venue, c.symbol == symbol, c.resolution_s == 60))
+            .order_by(c.start.desc())
+            .limit(1)
+        ).first()
+        if last is not None:
+            out.append(
+                {
+                    "venue": venue,
+                    "symbol": symbol,
+                    "replay": bool(last[1]),  # a venue's candles are all replay or all live
+                    "last_time": from_epoch_s(int(last[0]) + 60).isoformat(),
+                }
+            )
+        # the next pair in two seeks: a row-value "(venue, symbol) > pair" scans pair's rows
+        pair = (
+            conn.execute(pairs.where(and_(c.venue == venue, c.symbol > symbol))).first()
+            or conn.execute(pairs.where(c.venue > venue)).first()
         )
-        .where(c.resolution_s == 60)
-        .group_by(c.venue, c.symbol)
-    ).all()
-    return [
-        {
-            "venue": r[0],
-            "symbol": r[1],
-            "replay": bool(r[3]),
-            "last_time": from_epoch_s(int(r[2]) + 60).isoformat(),
-        }
-        for r in rows
-    ]
+    return out
 
 
 def first_candle(conn: Connection, venue: str, symbol: str) -> int | None:
@@ -61,42 +76,49 @@ def first_candle(conn: Connection, venue: str, symbol: str) -> int | None:
     return None if value is None else int(value)
 
 
+_VALUES = ("start", "open", "high", "low", "close", "volume", "quote_volume", "trades")
+# Built once (bound parameters): a new select() per call costs more than the rows of a short
+# range. Only the value columns: venue, symbol and resolution are known.
+_CANDLES_AT = (
+    select(*(t.candles.c[name] for name in _VALUES))
+    .where(
+        and_(
+            t.candles.c.venue == bindparam("venue"),
+            t.candles.c.symbol == bindparam("symbol"),
+            t.candles.c.resolution_s == bindparam("res"),
+            t.candles.c.start >= bindparam("lo"),
+            t.candles.c.start < bindparam("hi"),
+        )
+    )
+    .order_by(t.candles.c.start)
+)
+
+
 def candles(
     conn: Connection, venue: str, symbol: str, lo: int, hi: int, max_points: int = MAX_POINTS
 ) -> tuple[int, pl.DataFrame]:
     """Candles over ``[lo, hi)`` epoch seconds: the finest resolution with data that keeps the
     answer within ``max_points`` (coarser where a venue has no finer data)."""
-    c = t.candles.c
     wanted = choose_resolution(max(hi - lo, 1), max_points)
-    res = conn.execute(
-        select(func.min(c.resolution_s)).where(
-            and_(
-                c.venue == venue,
-                c.symbol == symbol,
-                c.resolution_s >= wanted,
-                c.start >= lo - lo % wanted,
-                c.start < hi,
-            )
-        )
-    ).scalar_one_or_none()
-    if res is None:
+    rows: list[Any] = []
+    # One primary-key range per level, finest first, until one has data: a range on
+    # resolution_s (``>= wanted``) would read the finer levels from the venue's first candle.
+    for res in (r for r in RESOLUTIONS if r >= wanted):
+        params = {"venue": venue, "symbol": symbol, "res": res, "lo": lo - lo % res, "hi": hi}
+        rows = list(conn.execute(_CANDLES_AT, params).all())
+        if rows:
+            break
+    if not rows:
         return wanted, pl.DataFrame(schema=CANDLE_SCHEMA)
-    res = int(res)
-    cols = [getattr(c, name) for name in CANDLE_SCHEMA]
-    rows = conn.execute(
-        select(*cols)
-        .where(
-            and_(
-                c.venue == venue,
-                c.symbol == symbol,
-                c.resolution_s == res,
-                c.start >= lo - lo % res,
-                c.start < hi,
-            )
+    df = (
+        pl.DataFrame(rows, schema={k: CANDLE_SCHEMA[k] for k in _VALUES}, orient="row")
+        .with_columns(
+            pl.lit(venue, dtype=pl.String).alias("venue"),
+            pl.lit(symbol, dtype=pl.String).alias("symbol"),
+            pl.lit(res, dtype=pl.Int32).alias("resolution_s"),
         )
-        .order_by(c.start)
-    ).all()
-    df = pl.DataFrame([tuple(r) for r in rows], schema=CANDLE_SCHEMA, orient="row")
+        .select(list(CANDLE_SCHEMA))
+    )
     while df.height > max_points:  # spans of more than max_points days: coarser buckets
         res *= 2
         df = rollup(df, pl.DataFrame(schema=BAR_SCHEMA), res).sort("start")
@@ -196,6 +218,8 @@ def news(
             "relevant": bool(r.relevant),
             "sentiment": r.sentiment,
             "sentiment_label": r.sentiment_label,
+            # not_scored: no score from this model (a language it does not know: see lang)
+            "sentiment_status": "not_scored" if r.sentiment is None else "scored",
             "topics": json.loads(r.topics) if r.topics else [],
             "entities": json.loads(r.entities) if r.entities else [],
             "story_id": r.story_id,

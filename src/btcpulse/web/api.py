@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+import polars as pl
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from btcpulse.analytics.candles import vwap
 from btcpulse.analytics.sentiment import model_version
 from btcpulse.store import queries
 from btcpulse.store.db import Store
@@ -37,14 +38,19 @@ def get_venues(request: Request) -> dict[str, Any]:
         return {"venues": queries.venues(conn)}
 
 
-@router.get("/candles", summary="OHLCV candles; the resolution keeps the answer ≤ ~2,000 points")
+@router.get(
+    "/candles",
+    summary="OHLCV candles; the resolution keeps the answer ≤ ~2,000 points",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}}},
+)
 def get_candles(
     request: Request,
     venue: str,
     symbol: str = "BTC-USD",
     from_: Annotated[Time, Query(alias="from")] = None,
     to: Time = None,
-) -> dict[str, Any]:
+) -> Response:
     hi_t = require_aware("to", to) or utcnow()
     lo_t = require_aware("from", from_)
     with store_of(request).read() as conn:
@@ -58,27 +64,29 @@ def get_candles(
         if hi <= lo:
             raise HTTPException(422, "'from' must be before 'to'")
         res, df = queries.candles(conn, venue, symbol, lo, hi)
-    return {
+    head = {
         "venue": venue,
         "symbol": symbol,
         "resolution": queries.resolution_name(res),
         "resolution_s": res,
         "replay": venue.startswith("replay:"),
         "seq": seq,
-        "candles": [
-            {
-                "t": r["start"],
-                "open": r["open"],
-                "high": r["high"],
-                "low": r["low"],
-                "close": r["close"],
-                "volume": r["volume"],
-                "vwap": vwap(r["quote_volume"], r["volume"]),
-                "trades": r["trades"],
-            }
-            for r in df.iter_rows(named=True)
-        ],
     }
+    # Up to 2,000 candles: written by polars in one go, not as 2,000 dicts for FastAPI to
+    # validate and encode (≈ 9 of the ≈ 20 ms of CPU a 1,441-candle answer took with them).
+    rows = df.select(
+        pl.col("start").alias("t"),
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        # = analytics.candles.vwap: None without volume
+        pl.when(pl.col("volume") > 0).then(pl.col("quote_volume") / pl.col("volume")).alias("vwap"),
+        "trades",
+    ).write_json()
+    body = json.dumps(head, separators=(",", ":"))[:-1] + ',"candles":' + rows + "}"
+    return Response(body, media_type="application/json")
 
 
 @router.get("/news", summary="Latest news with sentiment, newest first")

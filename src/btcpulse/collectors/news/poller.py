@@ -158,6 +158,8 @@ class SourcePoller:
             fetched_at=utcnow(),
             content_type=got.content_type,
         )
+        if self.source.lang is not None:  # the registry's declared language
+            items = [i.model_copy(update={"lang": self.source.lang}) for i in items]
         # No await below: produced items and the saved state cannot be split by a cancel.
         self._produce(items, letters, got.etag, got.last_modified, out)
         out.took_s = time.perf_counter() - t0

@@ -41,6 +41,9 @@ class Source(BaseModel):
     enabled: bool = True
     token_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
     token_param: str = "auth_token"  # noqa: S105 (a parameter name, not a secret)
+    lang: str | None = Field(default=None, pattern=r"^[a-z]{2}$")
+    """The language the source publishes in (ISO 639-1), given to its items; detection from
+    the text still wins where it is confident. None: the feed's own ``<language>``, else en."""
 
     @field_validator("url")
     @classmethod

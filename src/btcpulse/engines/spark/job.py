@@ -76,25 +76,31 @@ def _scorer(model: str) -> SentimentScorer:
 
 def enrich_arrow(batches: Iterator[Any], model: str) -> Iterator[Any]:
     """Executors: validate every message with the shared event schema and score headlines
-    with the shared sentiment model; the driver trusts these columns instead of redoing them."""
+    with the shared sentiment model; the driver trusts these columns instead of redoing them.
+    A headline whose copy is in a language the model does not know is not scored (the driver
+    decides on the merged article's language, with the same rule, and scores what it lacks)."""
     import pyarrow as pa
 
+    from btcpulse.engines.news import copy_languages
     from btcpulse.events import NewsItem, parse_event
 
     for batch in batches:
         cols = batch.to_pydict()
         kinds: list[str] = []
-        titles: list[str | None] = []
-        for topic, part, off, value in zip(
-            cols["topic"], cols["partition"], cols["offset"], cols["value"], strict=True
+        news: dict[int, NewsItem] = {}
+        for i, (topic, part, off, value) in enumerate(
+            zip(cols["topic"], cols["partition"], cols["offset"], cols["value"], strict=True)
         ):
             ev = parse_event(value, source=f"{topic}[{part}]@{off}")
             kinds.append(ev.type)
-            titles.append(ev.title if isinstance(ev, NewsItem) else None)
-        scores: list[float | None] = [None] * len(titles)
-        idx = [i for i, t in enumerate(titles) if t is not None]
-        if idx:
-            got = _scorer(model).scores([titles[i] or "" for i in idx])
+            if isinstance(ev, NewsItem):
+                news[i] = ev
+        scores: list[float | None] = [None] * len(kinds)
+        if news:
+            scorer = _scorer(model)
+            langs = copy_languages(list(news.values()))
+            idx = [i for i, lang in zip(news, langs, strict=True) if lang in scorer.languages]
+            got = scorer.scores([news[i].title for i in idx]) if idx else []
             for i, s in zip(idx, got, strict=True):
                 scores[i] = float(s)
         yield batch.append_column("kind", pa.array(kinds, pa.string())).append_column(
@@ -109,6 +115,7 @@ class PrecomputedScorer:
     def __init__(self, model: SentimentScorer, known: dict[str, float]) -> None:
         self.model = model
         self.version = model.version
+        self.languages = model.languages
         self.known = known
 
     def scores(self, texts: Sequence[str]) -> list[float]:

@@ -142,7 +142,7 @@ def site() -> Iterator[_Site]:
     s.server.server_close()
 
 
-FETCHED = datetime(2025, 12, 13, 9, 0, tzinfo=UTC)
+FETCHED = datetime.now(UTC).replace(microsecond=0)  # fetched now: article text is kept 30 days
 
 
 def _item(site: _Site, path: str, *, source: str = "theblock", **kw: Any) -> NewsItem:

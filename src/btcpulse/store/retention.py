@@ -28,7 +28,9 @@ class Removed:
 def apply_retention(
     conn: Connection, now: datetime, *, trades_days: float, article_text_days: float
 ) -> Removed:
-    """Delete raw trades and blank article text past their age (0 days: keep forever)."""
+    """Delete raw trades past their age (event time) and blank article text fetched longer
+    ago than its age (an old article fetched today keeps its text for the full period); 0
+    days keeps forever."""
     trades = texts = 0
     if trades_days > 0:
         cutoff = now - timedelta(days=max(trades_days, MIN_TRADES_DAYS))
@@ -38,7 +40,7 @@ def apply_retention(
         cutoff = now - timedelta(days=article_text_days)
         texts = conn.execute(
             update(t.news)
-            .where(and_(n.published_at < cutoff, func.length(n.body) > 0))
+            .where(and_(n.fetched_at < cutoff, func.length(n.body) > 0))
             .values(body="")
         ).rowcount
     return Removed(trades=int(trades), article_texts=int(texts))

@@ -83,6 +83,9 @@ def test_distributed_matches_embedded_survives_a_driver_kill_and_serves_live(
         "topic_deadletters": f"deadletters.{tag}",
     }
     pg_url = postgres.new_database("dist")
+    # Retention is wall-clock work (the recorded trades are years old): off on both sides, so
+    # when each engine's hourly pass happens cannot make the stores differ.
+    keep = {"retention_trades_days": 0, "retention_article_text_days": 0, "retention_log_days": 0}
     dist = Settings(
         mode="distributed",
         data_dir=tmp_path / "dist",
@@ -94,8 +97,9 @@ def test_distributed_matches_embedded_survives_a_driver_kill_and_serves_live(
         live_sources=False,
         _env_file=None,  # type: ignore[call-arg]
         **topics,
+        **keep,
     )
-    emb = Settings(data_dir=tmp_path / "emb", live_sources=False, _env_file=None, **topics)  # type: ignore[call-arg]
+    emb = Settings(data_dir=tmp_path / "emb", live_sources=False, _env_file=None, **topics, **keep)  # type: ignore[call-arg]
     messages = recorded_messages(dist, REPLAY, FIXTURES)
     half = len(messages) // 2
 
@@ -121,6 +125,7 @@ def test_distributed_matches_embedded_survives_a_driver_kill_and_serves_live(
         "BTCPULSE_SPARK_MAX_RECORDS_PER_BATCH": "1000",
         "BTCPULSE_LOG_LEVEL": "INFO",
         **{f"BTCPULSE_{k.upper()}": v for k, v in topics.items()},
+        **{f"BTCPULSE_{k.upper()}": str(v) for k, v in keep.items()},
     }
     log = tmp_path / "job.log"
     dist_store = Store(pg_url)

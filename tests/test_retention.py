@@ -160,3 +160,47 @@ def test_the_engine_trims_the_log_behind_what_it_stored(
     assert [m.offset for m in c.poll(1.0, 100)] == [4]  # the newest stays
     with store.read() as conn:
         assert conn.execute(select(func.count()).select_from(t.trades)).scalar_one() == 5
+
+
+def test_a_trade_arriving_after_its_second_was_sealed_is_refused(
+    settings: Settings, store: Store, bus: EmbeddedLog
+) -> None:
+    """Retention deleted the raw trades of old seconds: a late trade for one of them would
+    rewrite that second's candle from itself alone, so it becomes a dead letter instead."""
+    _feed(settings, bus)
+    drain_engine(settings, store, bus)
+    with store.begin() as conn:
+        apply_retention(conn, NOW, trades_days=1, article_text_days=0)
+    old = NOW - timedelta(days=2)
+    c = t.candles.c
+
+    def candle() -> tuple[Any, ...] | None:
+        with store.read() as conn:
+            row = conn.execute(
+                select(c.open, c.close, c.volume, c.trades).where(
+                    c.venue == VENUE,
+                    c.resolution_s == 86400,
+                    c.start == int(old.timestamp()) // 86400 * 86400,
+                )
+            ).first()
+        return None if row is None else tuple(row)
+
+    before = candle()
+    assert before is not None
+    p = bus.producer()
+    late = Trade(
+        exchange=VENUE, symbol="BTC-USD", trade_id="late", price="1.00", size="5", time=old
+    )
+    fresh = Trade(
+        exchange=VENUE, symbol="BTC-USD", trade_id="fresh", price="60000", size="1", time=NOW
+    )
+    for tr in (late, fresh):
+        p.produce(settings.topic_prices, encode(tr), key=f"{VENUE}:BTC-USD".encode())
+    p.flush()
+    drain_engine(settings, store, bus)
+    assert candle() == before  # the sealed day is unchanged
+    with store.read() as conn:
+        reasons = [r[0] for r in conn.execute(select(t.errors.c.reason))]
+        ids = {r[0] for r in conn.execute(select(t.trades.c.trade_id))}
+    assert any("trade late" in r and "sealed" in r for r in reasons)
+    assert "fresh" in ids and "late" not in ids  # a recent trade goes through as usual

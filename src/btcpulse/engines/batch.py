@@ -19,6 +19,7 @@ from btcpulse.analytics.sentiment import SentimentScorer, score_news
 from btcpulse.bus.base import Message
 from btcpulse.events import AnalyticsUpdate, Bar, DeadLetter, NewsItem, Trade, parse_event
 from btcpulse.store import schema as t
+from btcpulse.store.retention import sealed_before
 from btcpulse.store.upsert import upsert
 from btcpulse.store.writes import put_errors
 from btcpulse.timeutil import to_epoch_us, utcnow
@@ -263,6 +264,7 @@ def apply_batch(
             letters.append(bad)
             outcome.dead_letters.append(bad)
     now = utcnow()
+    trades = _unsealed(conn, trades, letters, outcome)
     news_updates, news = _news(conn, news, scorer)
     outcome.updates.extend(news_updates)
     price_updates, candles = _prices(conn, trades, bars, now)
@@ -270,6 +272,31 @@ def apply_batch(
     outcome.touched = _touched(news, candles)
     put_errors(conn, letters)
     return outcome
+
+
+def _unsealed(
+    conn: Connection, trades: list[Trade], letters: list[DeadLetter], outcome: BatchOutcome
+) -> list[Trade]:
+    """Trades for seconds whose raw trades retention has deleted would rewrite those candles
+    from themselves alone: they become dead letters instead (see ``store.retention``)."""
+    sealed = sealed_before(conn) if trades else None
+    if sealed is None:
+        return trades
+    kept = []
+    for tr in trades:
+        if tr.time >= sealed:
+            kept.append(tr)
+            continue
+        bad = DeadLetter(
+            stage="engine",
+            source=f"{tr.exchange}:{tr.symbol}",
+            reason=f"trade {tr.trade_id} at {tr.time.isoformat()} arrived after retention "
+            f"sealed the candles before {sealed.isoformat()} (raw trades deleted)",
+            payload=tr.model_dump_json(),
+        )
+        letters.append(bad)
+        outcome.dead_letters.append(bad)
+    return kept
 
 
 def _touched(news: list[NewsItem], candles: pl.DataFrame) -> dict[bool, Touched]:

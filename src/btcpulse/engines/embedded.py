@@ -69,7 +69,7 @@ class EmbeddedEngine:
         self._last_health = 0.0
         self._unreported = 0
         self._last_prune = 0.0
-        self._last_retain = 0.0
+        self._last_retain = time.monotonic()  # the first pass an hour after start
         self._pending: dict[bool, Touched] = {}
         self.rules = parse_rules(settings.alert_rules)
         self._last_derive: dict[bool, float] = {}

@@ -2,8 +2,9 @@
 
 Candles at every resolution, news metadata (title, summary, tags, sentiment, stories) and the
 derived analytics are never removed, so every chart and query over an old range answers as
-before. A trade older than the trade retention that arrived late would rewrite its one-second
-candle from that trade alone; the REST gap backfill only reaches back hours, far inside it.
+before. Deleting trades *seals* their candles: the cutoff is saved (``sealed_before``) and the
+engine refuses, as a dead letter, a trade arriving later for a sealed second (it would rewrite
+that second's candle from itself alone).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, and_, delete, func, update
 
 from btcpulse.store import schema as t
+from btcpulse.store.writes import get_state, put_state
+from btcpulse.timeutil import from_epoch_s
 
+RETENTION_STATE = "retention"
 MIN_TRADES_DAYS = 1.0
 """Raw trades are kept at least a day: late trades must find their second's other trades."""
 
@@ -35,6 +39,9 @@ def apply_retention(
     if trades_days > 0:
         cutoff = now - timedelta(days=max(trades_days, MIN_TRADES_DAYS))
         trades = conn.execute(delete(t.trades).where(t.trades.c.time < cutoff)).rowcount
+        sealed = sealed_before(conn)
+        if sealed is None or cutoff > sealed:
+            put_state(conn, RETENTION_STATE, {"trades_sealed_before": int(cutoff.timestamp())})
     if article_text_days > 0:
         n = t.news.c
         cutoff = now - timedelta(days=article_text_days)
@@ -44,3 +51,10 @@ def apply_retention(
             .values(body="")
         ).rowcount
     return Removed(trades=int(trades), article_texts=int(texts))
+
+
+def sealed_before(conn: Connection) -> datetime | None:
+    """Trades before this time have been deleted: their candles are final."""
+    state = get_state(conn, RETENTION_STATE) or {}
+    value = state.get("trades_sealed_before")
+    return None if value is None else from_epoch_s(int(value))

@@ -142,7 +142,7 @@ class BatchSink:
         self.rules = parse_rules(settings.alert_rules)
         self.batches = 0
         self.messages = 0
-        self._last_retain = 0.0
+        self._last_retain = time.monotonic()  # the first pass an hour after start
 
     def _retain(self) -> None:
         """Raw trades and article text past their age (Kafka ages out its own messages)."""

@@ -7,6 +7,7 @@ app in-process.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from conftest import REPLAY, drain_engine
@@ -17,6 +18,7 @@ from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.collectors.replay.bundle import load_bundle
 from btcpulse.collectors.replay.player import ReplayPlayer
 from btcpulse.config import Settings
+from btcpulse.events import NewsItem, encode
 from btcpulse.store import schema as t
 from btcpulse.store.db import Store
 from btcpulse.web.app import create_app
@@ -93,6 +95,40 @@ def test_news_sources_lists_every_source_with_its_count(client: TestClient) -> N
     assert sum(s["count"] for s in sources) == 50
     name = sources[0]["source"]
     assert len(_news(client, source=name)) == sources[0]["count"]
+
+
+def test_replay_filter_separates_replayed_and_live_articles(
+    settings: Settings, store: Store, bus: EmbeddedLog
+) -> None:
+    """Replay and live are separate worlds: ``replay`` keeps one and leaves out the other."""
+    _replay(settings, store, bus)
+    now = datetime.now(UTC)
+    live = NewsItem(
+        id="live-one",
+        source="test",
+        url="https://example.test/live-one",
+        title="Bitcoin miners expand capacity in Texas",
+        published_at=now,
+        fetched_at=now,
+    )
+    p = bus.producer()
+    p.produce(settings.topic_news, encode(live), key=live.id.encode())
+    p.flush()
+    drain_engine(settings, store, bus)
+    with TestClient(create_app(settings)) as c:
+        everything = _news(c)
+        replayed = _news(c, replay="true")
+        live_only = _news(c, replay="false")
+        assert len(everything) == 51
+        assert len(replayed) == 50 and all(i["replay"] is True for i in replayed)
+        assert all(str(i["source"]).startswith("replay:") for i in replayed)
+        assert [i["id"] for i in live_only] == ["live-one"] and live_only[0]["replay"] is False
+        assert {i["id"] for i in replayed} | {"live-one"} == {i["id"] for i in everything}
+        # combined with the other filters
+        replay_source = replayed[0]["source"]
+        assert len(_news(c, replay="true", source=replay_source)) > 0
+        assert _news(c, replay="false", source=replay_source) == []
+        assert c.get("/api/v1/news", params={"replay": "maybe"}).status_code == 422
 
 
 def test_rules_are_public_to_read_and_need_the_token_to_change(

@@ -520,15 +520,18 @@ def test_not_scored_news(context: Any, service: Running, extras_settings: Settin
         expect(row).to_have_attribute("data-sentiment", "not_scored")
         expect(row.locator("[data-testid=not-scored]")).to_have_text("not scored (fr)")
 
-    # the rendering, whatever the server does yet: items over the WebSocket
+    # the rendering, whatever the server does yet: items over the WebSocket (the chart shows
+    # the replay venue: the replayed headline becomes a marker, the live one only a row)
     unscored = _news_payload(
         "Le minage de bitcoin en France",
+        source="replay:coindesk",
+        replay=True,
         lang="fr",
         sentiment=None,
         sentiment_label=None,
         sentiment_status="not_scored",
     )
-    legacy = _news_payload(  # an older back end: no sentiment_status, a score
+    legacy = _news_payload(  # an older back end: no sentiment_status, a score; live
         "Bitcoin steady as markets wait", lang="en", sentiment=0.01, sentiment_label="neutral"
     )
     markers_before = int(page.eval_on_selector(CHART, "el => el.dataset.markers"))
@@ -538,6 +541,8 @@ def test_not_scored_news(context: Any, service: Running, extras_settings: Settin
     expect(row).to_have_count(1, timeout=NEWS_MS)
     expect(page.locator(f'{NEWS_ITEMS}[data-id="{legacy["id"]}"]')).to_have_count(1)
     pg.ws.stop()
+    expect(row.locator(".tag-replay")).to_have_count(1)
+    expect(page.locator(f'{NEWS_ITEMS}[data-id="{legacy["id"]}"] .tag-replay')).to_have_count(0)
     expect(row).to_have_attribute("data-sentiment", "not_scored")
     expect(row.locator("[data-testid=not-scored]")).to_have_text("not scored (fr)")
     dot = row.locator(".sentiment-dot")
@@ -601,6 +606,10 @@ def test_not_scored_news(context: Any, service: Running, extras_settings: Settin
     tip = page.locator(
         f'[data-testid=chart-tooltip] [data-testid=tooltip-item][data-id="{unscored["id"]}"]'
     )
+    # the live headlines (newer, on the same bar) are no markers on the replay chart
+    for live_id in (legacy["id"], fr_item.id, unscored2["id"], neutral2["id"]):
+        sel = f'[data-testid=chart-tooltip] [data-testid=tooltip-item][data-id="{live_id}"]'
+        expect(page.locator(sel)).to_have_count(0)
     expect(tip.locator("[data-testid=not-scored]")).to_contain_text("not scored (fr)")
     _shot(page, "overview-not-scored")
     page.mouse.down()

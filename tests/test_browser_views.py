@@ -239,16 +239,31 @@ def test_news_filters_live_and_url_state(
     page = pg.page
     expect(page.locator(NEWS_ITEMS).first).to_be_visible()
     total = page.locator(NEWS_ITEMS).count()
-    markers = int(_chart(page)["markers"])
+    before = _markers_and_replayed_rows(page)
 
-    # live: a headline arrives over the WebSocket, in the list and as a chart marker
+    # live: headlines arrive over the WebSocket, every one in the list; on the chart (the replay
+    # venue's) only the replayed one becomes a marker: replayed and live data are separate worlds
     item = _news("Filterable zebra headline about bitcoin", "https://example.test/zebra")
+    replayed = _news("Replayed okapi headline about bitcoin", "https://example.test/okapi")
+    replayed = replayed.model_copy(update={"source": "replay:coindesk"})
     _produce_news(views_settings, item)
-    expect(page.locator(f'{NEWS_ITEMS}[data-id="{item.id}"]')).to_have_count(1, timeout=NEWS_MS)
+    _produce_news(views_settings, replayed)
+    row = page.locator(f'{NEWS_ITEMS}[data-id="{item.id}"]')
+    replayed_row = page.locator(f'{NEWS_ITEMS}[data-id="{replayed.id}"]')
+    expect(row).to_have_count(1, timeout=NEWS_MS)
+    expect(replayed_row).to_have_count(1, timeout=NEWS_MS)
+    expect(replayed_row.locator(".tag-replay")).to_have_count(1)
+    expect(row.locator(".tag-replay")).to_have_count(0)
     page.wait_for_function(
         "([sel, n]) => Number(document.querySelector(sel).dataset.markers) > n",
-        arg=[CHART, markers],
+        arg=[CHART, before["markers"]],
     )
+    after = _markers_and_replayed_rows(page)
+    # the markers added are the replayed rows that arrived (ours, and any the replay played
+    # meanwhile): the live headline is not one of them
+    arrived = set(after["replayed"]) - set(before["replayed"])
+    assert replayed.id in arrived
+    assert after["markers"] - before["markers"] == len(arrived), (before, after)
 
     # source: only "test" rows
     expect(page.locator("[data-testid=source-filter] option[value=test]")).to_have_count(1)
@@ -267,7 +282,7 @@ def test_news_filters_live_and_url_state(
     negatives = page.locator(NEWS_ITEMS).count()
     assert 0 < negatives < total
     page.select_option("[data-testid=sentiment-filter]", "")
-    expect(page.locator(NEWS_ITEMS)).to_have_count(min(total + 1, 50))
+    expect(page.locator(NEWS_ITEMS)).to_have_count(min(total + 2, 50))
 
     # text search (debounced): one request for the whole word, the row matches
     calls: list[str] = []
@@ -288,6 +303,20 @@ def test_news_filters_live_and_url_state(
     page.click("[data-testid=clear-filters]")
     page.wait_for_function("() => !new URL(location.href).searchParams.has('q')")
     pg.check_clean()
+
+
+def _markers_and_replayed_rows(page: Any) -> dict[str, Any]:
+    """The chart's marker count and the News rows labelled REPLAY, read at one instant."""
+    state: dict[str, Any] = page.evaluate(
+        """([sel, rows]) => ({
+            markers: Number(document.querySelector(sel).dataset.markers),
+            replayed: [...document.querySelectorAll(rows)]
+                .filter((r) => r.querySelector(".tag-replay"))
+                .map((r) => r.dataset.id),
+        })""",
+        [CHART, NEWS_ITEMS],
+    )
+    return state
 
 
 def item_sentiment(page: Any, item_id: str) -> str:

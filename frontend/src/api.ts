@@ -79,6 +79,8 @@ export interface NewsQuery extends Partial<NewsFilters> {
   limit: number;
   from?: string | undefined;
   to?: string | undefined;
+  /** true: only replayed articles; false: only live ones; omitted: both. */
+  replay?: boolean | undefined;
 }
 
 export async function fetchNews(q: NewsQuery, signal?: AbortSignal): Promise<NewsResponse> {
@@ -92,6 +94,7 @@ export async function fetchNews(q: NewsQuery, signal?: AbortSignal): Promise<New
       topic: q.topic || undefined,
       sentiment: q.sentiment || undefined,
       q: q.q || undefined,
+      replay: q.replay === undefined ? undefined : String(q.replay),
     },
     signal,
   );

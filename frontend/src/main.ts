@@ -125,7 +125,8 @@ const feed = new LiveFeed({
         break;
       case "news":
         newsView.upsert(u.data);
-        chart.addNews(u.data);
+        // The News list shows every item; the chart only those of the selected venue's world.
+        if (u.data && Boolean(u.data.replay) === venues.replay) chart.addNews(u.data);
         break;
       case "story":
         stories.upsert(u.data);

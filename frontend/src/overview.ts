@@ -6,6 +6,7 @@ import { byTestId } from "./dom";
 import { formatDateTime, t, tMaybe } from "./i18n";
 import { RANGE_SECONDS, RANGES, type RangeKey, type Venue } from "./types";
 import { isoParam, writeUrlState } from "./url";
+import { isReplayVenue } from "./venues";
 
 /** The server's stored resolutions and its ≤ ~2,000-point rule (store/queries.py). */
 const RESOLUTIONS = [1, 5, 60, 300, 900, 3600, 14400, 86400] as const;
@@ -145,7 +146,10 @@ export class ChartController {
     const { from, to, fromS } = this.bounds(v);
     this.chart.beginLoad();
     this.onMessage("loading");
-    const news = fetchNews({ limit: MARKER_NEWS_LIMIT, from, to }, abort.signal).catch(() => null);
+    // Markers come only from the venue's world: replayed headlines on a replay chart, live ones
+    // on a live chart.
+    const replay = isReplayVenue(v);
+    const news = fetchNews({ limit: MARKER_NEWS_LIMIT, from, to, replay }, abort.signal).catch(() => null);
     let ok = true;
     try {
       const resp = await fetchCandles({ venue: v.venue, symbol: v.symbol, from, to }, abort.signal);

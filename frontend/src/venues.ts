@@ -12,6 +12,9 @@ const VENUE_RETRY_MS = 3_000;
 const venueKey = (v: Venue): string => `${v.venue}\u0000${v.symbol}`;
 const lastTimeMs = (v: Venue): number => (v.last_time ? Date.parse(v.last_time) || 0 : 0);
 
+/** The world a venue belongs to: replay venues are named "replay:…". */
+export const isReplayVenue = (v: Venue): boolean => v.venue.startsWith("replay:");
+
 export class Venues {
   private list: Venue[] = [];
   selected: Venue | null = null;
@@ -41,7 +44,7 @@ export class Venues {
 
   /** The world the selected venue belongs to: replay venues are named "replay:…". */
   get replay(): boolean {
-    return this.selected?.venue.startsWith("replay:") ?? this.selected?.replay ?? false;
+    return this.selected ? isReplayVenue(this.selected) : false;
   }
 
   /** A replay venue's newest data (its "now"), else null. */

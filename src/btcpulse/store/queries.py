@@ -142,10 +142,12 @@ def news(
     article_id: str | None = None,
     sentiment: str | None = None,
     text: str | None = None,
+    replay: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Articles newest first, with sentiment, topics, entities and their story (``relevant``:
     only those about Bitcoin, or only those not; ``article_id``: that one article;
-    ``sentiment``: that label; ``text``: words found in the title or summary, any case)."""
+    ``sentiment``: that label; ``text``: words found in the title or summary, any case;
+    ``replay``: only replayed articles, or only live ones)."""
     n, e, g = t.news.c, t.enrichments.c, t.news_tags.c
     ns, st = t.news_stories.c, t.stories.c
     q = (
@@ -194,6 +196,8 @@ def news(
         q = q.where(n.id == article_id)
     if sentiment:
         q = q.where(e.sentiment_label == sentiment)
+    if replay is not None:
+        q = q.where(n.replay == replay)
     for word in (text or "").split()[:8]:
         pattern = "%" + _escape_like(word.lower()) + "%"
         q = q.where(

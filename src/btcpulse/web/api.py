@@ -108,6 +108,9 @@ def get_news(
         str | None,
         Query(max_length=200, description="Words that must all appear in the title or summary"),
     ] = None,
+    replay: Annotated[
+        bool | None, Query(description="true: only replayed articles; false: only live ones")
+    ] = None,
 ) -> dict[str, Any]:
     with store_of(request).read() as conn:
         seq = queries.last_seq(conn)
@@ -122,6 +125,7 @@ def get_news(
             relevant=relevant,
             sentiment=sentiment,
             text=q,
+            replay=replay,
         )
     return {"items": items, "seq": seq}
 

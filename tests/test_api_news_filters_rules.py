@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from conftest import REPLAY, drain_engine
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from btcpulse.analytics.alert_rules import parse_rules
 from btcpulse.bus.embedded import EmbeddedLog
@@ -36,7 +37,7 @@ def _replay(settings: Settings, store: Store, bus: EmbeddedLog) -> None:
 def client(settings: Settings, store: Store, bus: EmbeddedLog) -> Iterator[TestClient]:
     _replay(settings, store, bus)
     drain_engine(settings, store, bus)
-    admin = settings.model_copy(update={"admin_token": TOKEN})
+    admin = settings.model_copy(update={"admin_token": SecretStr(TOKEN)})
     with TestClient(create_app(admin)) as c:
         yield c
 
@@ -171,7 +172,7 @@ def test_the_engine_applies_the_saved_rules(
     settings: Settings, store: Store, bus: EmbeddedLog
 ) -> None:
     """Rules saved through the API replace the settings' rules at the engine's next batch."""
-    admin = settings.model_copy(update={"admin_token": TOKEN})
+    admin = settings.model_copy(update={"admin_token": SecretStr(TOKEN)})
     saved = ["move>=0.5%/15m"]
     with TestClient(create_app(admin)) as c:
         r = c.put(
@@ -185,3 +186,9 @@ def test_the_engine_applies_the_saved_rules(
     with store.read() as conn:
         fired = {row.rule for row in conn.execute(t.alerts.select())}
     assert fired == {parse_rules(saved)[0].describe()}  # none of the settings' rules fired
+
+
+def test_the_admin_token_never_shows(settings: Settings) -> None:
+    s = Settings(admin_token=TOKEN, _env_file=None)  # type: ignore[arg-type, call-arg]
+    assert TOKEN not in repr(s) and TOKEN not in str(s.model_dump())
+    assert s.admin_token is not None and s.admin_token.get_secret_value() == TOKEN

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PriceVenue = Literal["coinbase", "binance", "kraken", "bitstamp"]
@@ -58,7 +58,9 @@ class Settings(BaseSettings):
     # web
     host: str = "127.0.0.1"
     port: int = 8000
-    admin_token: str | None = None
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bearer token of the write endpoints; none: read-only."
+    )
 
     # engine
     engine_group: str = "engine"

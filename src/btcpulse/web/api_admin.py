@@ -9,7 +9,7 @@ import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from btcpulse.store.alert_rules import save_rules, stored_rules
 from btcpulse.web.api import store_of
@@ -20,7 +20,8 @@ router = APIRouter(prefix="/api/v1")
 def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
     """403 when no admin token is configured, 401 when the request's token is missing or
     wrong (compared in constant time)."""
-    token: str | None = request.app.state.settings.admin_token
+    secret: SecretStr | None = request.app.state.settings.admin_token
+    token = secret.get_secret_value() if secret is not None else ""
     if not token:
         raise HTTPException(403, "editing is disabled: no admin token is configured")
     scheme, _, given = (authorization or "").partition(" ")
@@ -42,7 +43,7 @@ def _rules_body(request: Request) -> dict[str, Any]:
         "rules": found[0] if found else list(settings.alert_rules),
         "origin": "store" if found else "settings",
         "updated_at": found[1].isoformat() if found else None,
-        "writable": bool(settings.admin_token),
+        "writable": bool(settings.admin_token and settings.admin_token.get_secret_value()),
     }
 
 

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, delete
+from sqlalchemy import Connection
 
 from btcpulse.analytics.candles import CANDLE_SCHEMA, RESOLUTION_NAMES, vwap
-from btcpulse.analytics.sentiment import SentimentScorer, score_news
+from btcpulse.analytics.sentiment import SentimentScorer
 from btcpulse.bus.base import Message
 from btcpulse.events import AnalyticsUpdate, Bar, DeadLetter, NewsItem, Trade, parse_event
 from btcpulse.store import schema as t
@@ -26,7 +26,7 @@ from btcpulse.timeutil import to_epoch_us, utcnow
 
 from .derived import Touched
 from .news import copy_rows, fold, item_of, merge_stored
-from .text import cluster_stories, tag_news
+from .text import cluster_stories, score_and_store, tag_news
 from .windows import recompute
 
 # Candle windows older than this get no live push (history loads would flood the browsers);
@@ -112,47 +112,8 @@ def _news(
     upsert(conn, t.news, rows)
     unique = [item_of(r) for r in rows]
     by_id = {r["id"]: r for r in rows}
-    scored = score_news(
-        pl.DataFrame(
-            {
-                "id": [i.id for i in unique],
-                "title": [i.title for i in unique],
-                "lang": [i.lang for i in unique],
-            },
-            schema={"id": pl.String, "title": pl.String, "lang": pl.String},
-        ),
-        scorer,
-    )
-    score_of: dict[str, tuple[float | None, str | None]] = {
-        r["id"]: (float(r["sentiment"]), str(r["sentiment_label"]))
-        for r in scored.iter_rows(named=True)
-    }
     now = utcnow()
-    upsert(
-        conn,
-        t.enrichments,
-        [
-            {
-                "news_id": r["id"],
-                "model_version": r["model_version"],
-                "sentiment": r["sentiment"],
-                "sentiment_label": r["sentiment_label"],
-                "enriched_at": now,
-            }
-            for r in scored.iter_rows(named=True)
-        ],
-    )
-    # An article whose merged language is no longer one the model knows (an earlier copy in
-    # another language arrived) loses the score an earlier batch gave it: the stored row
-    # depends on the set of copies only, never on how they were batched.
-    unscored = [i.id for i in unique if i.id not in score_of]
-    if unscored:
-        e = t.enrichments.c
-        conn.execute(
-            delete(t.enrichments).where(
-                and_(e.news_id.in_(unscored), e.model_version == scorer.version)
-            )
-        )
+    score_of = score_and_store(conn, unique, scorer, now)
     tags = tag_news(conn, unique)
     stories, story_updates = cluster_stories(conn, unique, now)
     news_updates = [

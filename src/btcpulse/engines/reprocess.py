@@ -18,19 +18,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-import polars as pl
-from sqlalchemy import Connection, and_, delete, func, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from btcpulse.analytics.alerts import Rule
-from btcpulse.analytics.sentiment import ENGLISH, SentimentScorer, score_news
+from btcpulse.analytics.sentiment import ENGLISH, SentimentScorer
 from btcpulse.store import schema as t
 from btcpulse.store.db import Store
-from btcpulse.store.upsert import upsert
 from btcpulse.timeutil import from_epoch_s, utcnow
 
 from .derived import Touched, derive, price_series
 from .news import item_of
-from .text import TAGS_VERSION, tag_news
+from .text import TAGS_VERSION, score_and_store, tag_news
 
 ARTICLES_PER_TXN = 500
 DAY_S = 86_400
@@ -81,42 +79,7 @@ def reenrich(conn: Connection, ids: list[str], scorer: SentimentScorer) -> None:
     language it does not know) and fresh tags."""
     rows = conn.execute(select(t.news).where(t.news.c.id.in_(ids))).mappings().all()
     items = [item_of(dict(r)) for r in rows]
-    scored = score_news(
-        pl.DataFrame(
-            {
-                "id": [i.id for i in items],
-                "title": [i.title for i in items],
-                "lang": [i.lang for i in items],
-            },
-            schema={"id": pl.String, "title": pl.String, "lang": pl.String},
-        ),
-        scorer,
-    )
-    unscored = sorted(set(ids) - set(scored["id"].to_list()))
-    e = t.enrichments.c
-    conn.execute(
-        delete(t.enrichments).where(
-            and_(
-                e.news_id.in_(ids),
-                or_(e.model_version != scorer.version, e.news_id.in_(unscored)),
-            )
-        )
-    )
-    now = utcnow()
-    upsert(
-        conn,
-        t.enrichments,
-        [
-            {
-                "news_id": r["id"],
-                "model_version": r["model_version"],
-                "sentiment": r["sentiment"],
-                "sentiment_label": r["sentiment_label"],
-                "enriched_at": now,
-            }
-            for r in scored.iter_rows(named=True)
-        ],
-    )
+    score_and_store(conn, items, scorer, utcnow(), drop_other_versions=True)
     tag_news(conn, items)
 
 

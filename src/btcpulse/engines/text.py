@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import ColumnElement, Connection, and_, select
+from sqlalchemy import ColumnElement, Connection, and_, delete, or_, select
 
 from btcpulse.analytics.entities import ENTITIES_VERSION, entities_for
+from btcpulse.analytics.sentiment import SentimentScorer, score_news
 from btcpulse.analytics.stories import RECENT_WINDOW, assign_stories, story_summary
 from btcpulse.analytics.topics import TOPICS_VERSION, topics_for
 from btcpulse.events import AnalyticsUpdate, NewsItem
@@ -37,6 +38,59 @@ def _frame(items: list[NewsItem]) -> pl.DataFrame:
         schema=_ITEM_SCHEMA,
         orient="row",
     )
+
+
+def score_and_store(
+    conn: Connection,
+    items: list[NewsItem],
+    scorer: SentimentScorer,
+    now: datetime,
+    *,
+    drop_other_versions: bool = False,
+) -> dict[str, tuple[float, str]]:
+    """Score each article in a language ``scorer`` knows and store it; an article it does not
+    know keeps no score at all (whatever the model), so the stored rows depend on the set of
+    copies only, never on how they were batched. ``drop_other_versions`` (reprocessing) also
+    removes the rows of other models. Returns ``id → (sentiment, label)`` of the scored."""
+    scored = score_news(
+        pl.DataFrame(
+            {
+                "id": [i.id for i in items],
+                "title": [i.title for i in items],
+                "lang": [i.lang for i in items],
+            },
+            schema={"id": pl.String, "title": pl.String, "lang": pl.String},
+        ),
+        scorer,
+    )
+    score_of = {
+        str(r["id"]): (float(r["sentiment"]), str(r["sentiment_label"]))
+        for r in scored.iter_rows(named=True)
+    }
+    e = t.enrichments.c
+    unscored = [i.id for i in items if i.id not in score_of]
+    stale: ColumnElement[bool] = e.news_id.in_(unscored)
+    if drop_other_versions:
+        stale = or_(stale, e.model_version != scorer.version)
+    if unscored or drop_other_versions:
+        conn.execute(
+            delete(t.enrichments).where(and_(e.news_id.in_(list(score_of) + unscored), stale))
+        )
+    upsert(
+        conn,
+        t.enrichments,
+        [
+            {
+                "news_id": r["id"],
+                "model_version": r["model_version"],
+                "sentiment": r["sentiment"],
+                "sentiment_label": r["sentiment_label"],
+                "enriched_at": now,
+            }
+            for r in scored.iter_rows(named=True)
+        ],
+    )
+    return score_of
 
 
 def tag_news(conn: Connection, items: list[NewsItem]) -> dict[str, dict[str, Any]]:

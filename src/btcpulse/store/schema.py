@@ -252,3 +252,16 @@ collector_state = Table(
     Column("state", Text, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )
+
+logs = Table(
+    "logs",
+    metadata,
+    Column("id", String(32), primary_key=True),  # random: several processes write at once
+    Column("time", UtcDateTime, nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("component", String(100), nullable=False),  # the command: engine, collect news, ...
+    Column("logger", String(100), nullable=False),
+    Column("event", Text, nullable=False),
+    Column("fields", Text, nullable=False),  # JSON object: the record's other key/values
+    Index("ix_logs_time", "time"),
+)

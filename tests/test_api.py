@@ -98,7 +98,7 @@ def test_probes_metrics_docs_and_headers(client: TestClient) -> None:
     assert client.get("/readyz").json() == {"ready": True, "checks": {"store": "ok", "bus": "ok"}}
     metrics = client.get("/metrics").text
     assert 'btcpulse_source_up{kind="replay",source="replay"} 1.0' in metrics
-    assert "btcpulse_engine_lag_messages 0.0" in metrics
+    assert 'btcpulse_consumer_lag_messages{consumer="embedded"} 0.0' in metrics
     assert client.get("/openapi.json").json()["info"]["title"] == "btcpulse"
     assert client.get("/docs").status_code == 200
     page = client.get("/")

@@ -18,10 +18,10 @@ spark_app = typer.Typer(
 
 
 def _settings() -> Settings:
-    from btcpulse.logs import configure
+    from btcpulse.logs import configure, store_sink
 
     s = Settings()
-    configure(s.log_level, s.log_json)
+    configure(s.log_level, s.log_json, store_sink(s))
     return s
 
 

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     retention_article_text_days: float = Field(
         default=30, ge=0, description="Full article text kept (title, summary, tags stay)."
     )
+    retention_logs_days: float = Field(
+        default=30, ge=0, description="Warnings and errors kept in the store's logs table."
+    )
     alert_rules: list[str] = Field(
         default_factory=lambda: ["index>75", "index<25", "burst>=3", "move>=2%/60m"],
         description="Alert rules: 'index>N', 'index<N', 'burst>=Z', 'move>=P%/Mm'.",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
@@ -23,6 +22,7 @@ from btcpulse.bus.embedded import EmbeddedLog
 from btcpulse.config import Settings
 from btcpulse.engines.batch import BatchOutcome, apply_batch
 from btcpulse.engines.derived import Touched, derive
+from btcpulse.engines.stats import EngineStats
 from btcpulse.events import AnalyticsUpdate, encode
 from btcpulse.store.alert_rules import active_rules
 from btcpulse.store.db import Store
@@ -42,12 +42,6 @@ log = structlog.get_logger("engine")
 PRUNE_EVERY_S = 60.0
 RETAIN_EVERY_S = 3600.0
 DERIVE_EVERY_S = 1.0
-
-
-@dataclass
-class EngineStats:
-    batches: int = 0
-    messages: int = 0
 
 
 class EmbeddedEngine:
@@ -94,8 +88,10 @@ class EmbeddedEngine:
                     stored = put_updates(conn, self._derive(conn, busy=False))
                 self._publish(stored)
                 self.producer.flush()
+                self.stats.updates += len(stored)
             self._heartbeat()
             return 0
+        started = time.perf_counter()
         offsets: dict[TopicPartition, int] = {}
         for m in msgs:
             offsets[m.tp] = max(offsets.get(m.tp, 0), m.offset + 1)
@@ -111,8 +107,13 @@ class EmbeddedEngine:
             self.producer.produce(self.s.topic_deadletters, encode(dl), key=dl.error_id.encode())
         self.producer.flush()
         self.consumer.commit(offsets)  # for lag monitoring only; the store is the truth
-        self.stats.batches += 1
-        self.stats.messages += len(msgs)
+        self.stats.record(
+            msgs,
+            updates=len(stored),
+            dead_letters=len(outcome.dead_letters),
+            seconds=time.perf_counter() - started,
+            now_ms=int(time.time() * 1000),
+        )
         self._heartbeat(items=len(msgs))
         return len(msgs)
 
@@ -160,7 +161,7 @@ class EmbeddedEngine:
                 items=items,
                 detail=f"lag {lag} · {st.batches} batches · {st.messages} messages",
             )
-            put_state(conn, "engine", {"lag": lag, "batches": st.batches, "messages": st.messages})
+            put_state(conn, "engine", st.state(lag))
             if now - self._last_prune >= PRUNE_EVERY_S:
                 self._last_prune = now
                 prune_updates(conn, utcnow() - timedelta(seconds=self.s.updates_keep_s))
@@ -178,6 +179,7 @@ class EmbeddedEngine:
                 utcnow(),
                 trades_days=s.retention_trades_days,
                 article_text_days=s.retention_article_text_days,
+                logs_days=s.retention_logs_days,
             )
             stored = get_offsets(conn, s.engine_group)
         trimmed = 0
@@ -186,11 +188,12 @@ class EmbeddedEngine:
             trimmed = EmbeddedLog(s.resolved_bus_path).trim(
                 int(cutoff.timestamp() * 1000), protect=stored
             )
-        if removed.trades or removed.article_texts or trimmed:
+        if removed.trades or removed.article_texts or removed.logs or trimmed:
             log.info(
                 "engine.retention",
                 trades=removed.trades,
                 article_texts=removed.article_texts,
+                log_records=removed.logs,
                 log_messages=trimmed,
             )
 

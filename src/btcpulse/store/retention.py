@@ -27,15 +27,24 @@ MIN_TRADES_DAYS = 1.0
 class Removed:
     trades: int
     article_texts: int
+    logs: int = 0
 
 
 def apply_retention(
-    conn: Connection, now: datetime, *, trades_days: float, article_text_days: float
+    conn: Connection,
+    now: datetime,
+    *,
+    trades_days: float,
+    article_text_days: float,
+    logs_days: float = 0,
 ) -> Removed:
-    """Delete raw trades past their age (event time) and blank article text fetched longer
-    ago than its age (an old article fetched today keeps its text for the full period); 0
-    days keeps forever."""
-    trades = texts = 0
+    """Delete raw trades past their age (event time), blank article text fetched longer
+    ago than its age (an old article fetched today keeps its text for the full period) and
+    delete stored log records past theirs; 0 days keeps forever."""
+    trades = texts = logs = 0
+    if logs_days > 0:
+        cutoff = now - timedelta(days=logs_days)
+        logs = conn.execute(delete(t.logs).where(t.logs.c.time < cutoff)).rowcount
     if trades_days > 0:
         cutoff = now - timedelta(days=max(trades_days, MIN_TRADES_DAYS))
         trades = conn.execute(delete(t.trades).where(t.trades.c.time < cutoff)).rowcount
@@ -50,7 +59,7 @@ def apply_retention(
             .where(and_(n.fetched_at < cutoff, func.length(n.body) > 0))
             .values(body="")
         ).rowcount
-    return Removed(trades=int(trades), article_texts=int(texts))
+    return Removed(trades=int(trades), article_texts=int(texts), logs=int(logs))
 
 
 def sealed_before(conn: Connection) -> datetime | None:

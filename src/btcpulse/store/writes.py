@@ -118,12 +118,15 @@ def put_health(
     """Record a source's state. ``ok=True`` marks a success, an ``error`` a failure.
 
     ``metrics`` (JSON-able numbers such as items_per_hour, messages_per_s, reconnects,
-    gaps_filled) are merged into the stored ones; ``next_poll`` is when a poller runs again.
+    gaps_filled) are merged into the stored ones, and every error counts one more
+    ``failures``; ``next_poll`` is when a poller runs again.
     """
     now = utcnow()
     row = conn.execute(select(t.source_health).where(t.source_health.c.name == name)).first()
     merged: dict[str, Any] = json.loads(row.metrics) if row is not None and row.metrics else {}
     merged.update(metrics or {})
+    if error is not None:  # counted for /metrics (btcpulse_stage_errors_total)
+        merged["failures"] = int(merged.get("failures", 0)) + 1
     values: dict[str, Any] = {
         "name": name,
         "kind": kind,

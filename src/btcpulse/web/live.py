@@ -48,8 +48,10 @@ class Hub:
     def __init__(self) -> None:
         self.clients: set[Client] = set()
         self.sent = 0
+        self.received = 0  # updates handed to the hub (to push)
 
     def publish(self, message: str) -> None:
+        self.received += 1
         for c in list(self.clients):
             try:
                 c.queue.put_nowait(message)

@@ -230,6 +230,17 @@ def _web_serves_live(dist: Settings, env: dict[str, str], tmp_path: Path, kafka:
                     if u.get("kind") == "candle" and data.get("close") == 91234.5:
                         seen = True
             assert seen, "the new trade's candle was pushed over the WebSocket"
+        # the Spark job's own figures reach /metrics through the store
+        metrics = httpx.get(f"{base}/metrics", timeout=10).text
+        spark = {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in metrics.splitlines()
+            if 'engine="spark"' in line or 'consumer="spark"' in line or 'stage="engine"' in line
+        }
+        assert spark['btcpulse_batch_duration_seconds_count{engine="spark"}'] > 0, spark
+        assert spark['btcpulse_batch_duration_seconds_sum{engine="spark"}'] > 0
+        assert spark['btcpulse_stage_events_in_total{stage="engine"}'] > 0
+        assert spark['btcpulse_consumer_lag_messages{consumer="spark"}'] >= 0
     finally:
         web.send_signal(signal.SIGTERM)
         web.wait(20)

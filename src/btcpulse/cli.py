@@ -16,10 +16,12 @@ import typer
 
 from btcpulse.cli_articles import collect_articles
 from btcpulse.cli_backfill import backfill, first_start_args
+from btcpulse.cli_docs import docs
 from btcpulse.cli_export import export
 from btcpulse.cli_news import collect_news
 from btcpulse.cli_prices import collect_prices, fake_exchange
 from btcpulse.cli_reprocess import reprocess
+from btcpulse.cli_secrets import secrets_app
 from btcpulse.cli_sentiment import sentiment_app
 from btcpulse.cli_spark import spark_app
 from btcpulse.config import Settings
@@ -41,8 +43,10 @@ app.command("fake-exchange")(fake_exchange)
 app.command("backfill")(backfill)
 app.add_typer(sentiment_app, name="sentiment", help="Score headlines; evaluate on a labelled CSV.")
 app.add_typer(spark_app, name="spark")
+app.add_typer(secrets_app, name="secrets")
 app.command("export")(export)
 app.command("reprocess")(reprocess)
+app.command("docs")(docs)
 
 
 def _settings() -> Settings:
@@ -67,7 +71,7 @@ def _stop_on_signals() -> threading.Event:
 def _store(s: Settings) -> Store:
     from btcpulse.store.db import Store
 
-    store = Store(s.resolved_store_url)
+    store = Store.from_settings(s)
     store.migrate()
     return store
 
@@ -114,7 +118,7 @@ def up(
         from btcpulse.bus.factory import bus_topics, log_retention_ms
         from btcpulse.bus.kafka import KafkaBus
 
-        KafkaBus(s.kafka_bootstrap).create_topics(bus_topics(s), retention_ms=log_retention_ms(s))
+        KafkaBus.from_settings(s).create_topics(bus_topics(s), retention_ms=log_retention_ms(s))
         children["engine"] = ["spark", "job"]
     if live and s.live_sources:
         children["news"] = ["collect", "news", "--no-articles"]  # its own child below
@@ -210,7 +214,7 @@ def migrate() -> None:
     """Create or upgrade the store's schema."""
     s = _settings()
     _store(s).dispose()
-    typer.echo(f"schema up to date: {s.resolved_store_url}")
+    typer.echo(f"schema up to date: {s.store_url_for_display}")
 
 
 @app.command()

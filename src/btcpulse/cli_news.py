@@ -36,6 +36,7 @@ def collect_news(
     with a token) into the bus. Exit code with --once: 0 if any source answered, else 1."""
     from btcpulse.bus.factory import open_bus
     from btcpulse.cli import _run_async, _settings, _store
+    from btcpulse.collectors.news.credentials import with_stored_tokens
     from btcpulse.collectors.news.poller import poll_sources_once, run_sources
     from btcpulse.collectors.news.registry import (
         RegistryError,
@@ -65,6 +66,7 @@ def collect_news(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     store = _store(s)
+    sources = with_stored_tokens(sources, store, s)  # API tokens from the secret store
     producer = open_bus(s).producer()
     if not once:
         spider = None

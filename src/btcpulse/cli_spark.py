@@ -34,7 +34,7 @@ def topics() -> None:
 
     s = _settings()
     wanted = bus_topics(s)
-    KafkaBus(s.kafka_bootstrap).create_topics(wanted, retention_ms=log_retention_ms(s))
+    KafkaBus.from_settings(s).create_topics(wanted, retention_ms=log_retention_ms(s))
     days = s.retention_log_days
     kept = f", messages kept {days:g} days" if days > 0 else ""
     for name, n in wanted.items():

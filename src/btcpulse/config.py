@@ -5,11 +5,18 @@ Values come from environment variables prefixed ``BTCPULSE_`` and an optional ``
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 PriceVenue = Literal["coinbase", "binance", "kraken", "bitstamp"]
 PRICE_VENUES: tuple[PriceVenue, ...] = ("coinbase", "binance", "kraken", "bitstamp")
@@ -19,7 +26,11 @@ class Settings(BaseSettings):
     """Every knob of btcpulse. Immutable once built."""
 
     model_config = SettingsConfigDict(
-        env_prefix="BTCPULSE_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="BTCPULSE_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,  # an error never echoes a password or token it was given
     )
 
     mode: Literal["embedded", "distributed"] = Field(
@@ -153,9 +164,51 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
+    # encryption in transit and at rest (docs/security.md; checked by security.transport)
+    store_sslmode: (
+        Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None
+    ) = Field(default=None, description="libpq sslmode of PostgreSQL; none: libpq's default.")
+    store_sslrootcert: Path | None = Field(
+        default=None, description="CA certificate(s) the PostgreSQL server's must chain to."
+    )
+    store_sslcert: Path | None = Field(default=None, description="Client certificate (PG).")
+    store_sslkey: Path | None = Field(default=None, description="Client private key (PG).")
+    store_sslpassword: SecretStr | None = Field(
+        default=None, description="Passphrase of store_sslkey."
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="Kafka security.protocol of every client."
+    )
+    kafka_ssl_ca_location: Path | None = Field(
+        default=None, description="CA certificate(s) of the brokers ('probe': the system's)."
+    )
+    kafka_ssl_certificate_location: Path | None = None
+    kafka_ssl_key_location: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_verify_hostname: bool = Field(
+        default=True, description="Check the broker's certificate names its host."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    secret_keys: SecretStr | None = Field(
+        default=None,
+        description="Fernet keys of the secret store, comma-separated, the first current.",
+    )
+    secret_keys_file: Path | None = Field(
+        default=None, description="A file holding secret_keys (one per line or comma-separated)."
+    )
+
     @property
     def resolved_store_url(self) -> str:
         return self.store_url or f"sqlite:///{(self.data_dir / 'store.db').as_posix()}"
+
+    @property
+    def store_url_for_display(self) -> str:
+        """The store URL with its password masked: what messages and logs may show."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.resolved_store_url).render_as_string(hide_password=True)
 
     @property
     def resolved_bus_path(self) -> Path:
@@ -169,6 +222,42 @@ class Settings(BaseSettings):
         parse_rules(value)  # a clear error at start-up rather than in the engine
         return value
 
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _transport_security(self) -> Settings:
+        from btcpulse.security.transport import check_settings
+
+        check_settings(self)  # a half-set TLS/SASL setup fails here, never falls back
+        return self
+
+    @model_validator(mode="after")
+    def _store_password(self) -> Settings:
+        if self.mode == "distributed" and self.store_url:
+            check_store_password(self.store_url, client_cert=self.store_sslcert is not None)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Also read secret files: ``btcpulse_<field>`` (e.g. ``btcpulse_store_url``) in
+        BTCPULSE_SECRETS_DIR, by default /run/secrets (Docker and Kubernetes secrets), when
+        that folder exists; an empty BTCPULSE_SECRETS_DIR turns this off. Environment
+        variables and the .env file win over the files."""
+        folder = os.environ.get("BTCPULSE_SECRETS_DIR", "/run/secrets")
+        if folder and Path(folder).is_dir():
+            file_secret_settings = SecretsSettingsSource(settings_cls, secrets_dir=folder)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
     def feeds(self) -> list[tuple[str, str]]:
         """The configured feeds as (name, url) pairs."""
         out = []
@@ -178,3 +267,51 @@ class Settings(BaseSettings):
                 raise ValueError(f"news feed {spec!r} must be NAME=URL")
             out.append((name.strip(), url.strip()))
         return out
+
+
+# Passwords of examples, quick starts and images' docs: never accepted for a distributed store.
+DEFAULT_PASSWORDS = frozenset(
+    "postgres password btcpulse changeme change-me change_me admin secret root pass test "
+    "example 123456 12345678 qwerty".split()
+)
+
+
+def _is_local(host: str) -> bool:
+    """No host (a Unix socket), localhost or a loopback address."""
+    if not host or host == "localhost" or host.startswith("/"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_store_password(url: str, *, client_cert: bool = False) -> None:
+    """Refuse a PostgreSQL store URL whose password is missing or a well-known default (or the
+    user name). A URL without a password stays allowed for a server on this machine (Unix
+    socket or loopback: peer or trust authentication, as in the tests) and with a TLS client
+    certificate (``store_sslcert``: certificate authentication). Never echoes it."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # not a URL this check understands: the store reports it when it connects
+    if not parsed.drivername.startswith("postgresql"):
+        return
+    if not parsed.password:
+        if client_cert or _is_local(parsed.host or ""):
+            return
+        raise ValueError(
+            "BTCPULSE_STORE_URL has no PostgreSQL password: in distributed mode give one, "
+            "long and random, as postgresql+psycopg://USER:PASSWORD@HOST:5432/DB (or in the "
+            "secret file btcpulse_store_url, see BTCPULSE_SECRETS_DIR)"
+        )
+    value = str(parsed.password).strip().casefold()
+    if value in DEFAULT_PASSWORDS or value == (parsed.username or "").casefold():
+        raise ValueError(
+            "BTCPULSE_STORE_URL uses a well-known default PostgreSQL password (or the user "
+            "name): in distributed mode set a long random one, e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )

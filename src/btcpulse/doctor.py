@@ -14,11 +14,11 @@ from btcpulse.config import Settings
 def _store(s: Settings) -> str:
     from btcpulse.store.db import Store
 
-    store = Store(s.resolved_store_url)
+    store = Store.from_settings(s)
     try:
         if not store.schema_is_current():
             raise RuntimeError("schema is not at the latest migration (run `btcpulse migrate`)")
-        return f"{store.dialect} at {s.resolved_store_url}, schema current"
+        return f"{store.dialect} at {s.store_url_for_display}, schema current"
     finally:
         store.dispose()
 
@@ -28,7 +28,7 @@ def _bus(s: Settings) -> str:
         from btcpulse.bus.factory import bus_topics
         from btcpulse.bus.kafka import KafkaBus
 
-        kafka = KafkaBus(s.kafka_bootstrap)
+        kafka = KafkaBus.from_settings(s)
         brokers = kafka.ping()
         parts = {name: kafka.topic_partitions(name) for name in bus_topics(s)}
         return f"Kafka {s.kafka_bootstrap}: {brokers} broker(s); " + ", ".join(
@@ -91,7 +91,7 @@ def _sizes(s: Settings) -> str:
     from btcpulse.store.db import Store
     from btcpulse.store.sizes import table_sizes
 
-    store = Store(s.resolved_store_url)
+    store = Store.from_settings(s)
     try:
         sizes = table_sizes(store)
         files = [Path(store.engine.url.database or "")] if store.dialect == "sqlite" else []

@@ -251,6 +251,6 @@ def store_sink(settings: Settings) -> StoreLogSink:
     def open_store() -> Store:
         from btcpulse.store.db import Store
 
-        return Store(settings.resolved_store_url)
+        return Store.from_settings(settings)
 
     return StoreLogSink(open_store, component_name())

@@ -20,10 +20,7 @@ def open_bus(settings: Settings) -> Bus:
     if settings.mode == "distributed":
         from btcpulse.bus.kafka import KafkaBus
 
-        return KafkaBus(
-            settings.kafka_bootstrap,
-            session_timeout_ms=settings.kafka_session_timeout_ms,
-        )
+        return KafkaBus.from_settings(settings)  # with its TLS/SASL settings
     from btcpulse.bus.embedded import EmbeddedLog
 
     return EmbeddedLog(settings.resolved_bus_path)

@@ -10,7 +10,7 @@ producer is idempotent; nothing relies on Kafka transactions.
 from __future__ import annotations
 
 import threading
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -24,6 +24,9 @@ from confluent_kafka import TopicPartition as _TP
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from btcpulse.bus.base import Message, TopicPartition
+
+if TYPE_CHECKING:
+    from btcpulse.config import Settings
 
 
 class BusError(RuntimeError):
@@ -58,6 +61,22 @@ class KafkaBus:
         self.client_id = client_id
         self.session_timeout_ms = session_timeout_ms
         self.extra = dict(extra or {})
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, client_id: str = "btcpulse") -> KafkaBus:
+        """The configured cluster, with its TLS/SASL settings (``kafka_security_protocol``...)
+        in every producer, consumer and admin client: the way every process opens it."""
+        from btcpulse.security.transport import kafka_client_config
+
+        return cls(
+            settings.kafka_bootstrap,
+            client_id=client_id,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            extra=kafka_client_config(settings),
+        )
+
+    def __repr__(self) -> str:  # the extra config can hold a SASL password
+        return f"KafkaBus({self.bootstrap!r}, client_id={self.client_id!r})"
 
     def _base(self) -> dict[str, Any]:
         return {"bootstrap.servers": self.bootstrap, "client.id": self.client_id, **self.extra}
@@ -114,11 +133,18 @@ class KafkaBus:
         return len(meta.partitions)
 
     def ping(self, timeout: float = 5.0) -> int:
-        """Number of brokers that answer; raises :class:`BusError` when none does."""
+        """Number of brokers that answer; raises :class:`BusError` when none does, with the
+        reason librdkafka gave (a refused TLS certificate, a failed SASL login...)."""
+        seen: list[str] = []
+        conf: dict[str, Any] = {**self._base(), "error_cb": lambda err: seen.append(err.str())}
+        admin = AdminClient(conf)
         try:
-            md = AdminClient(self._base()).list_topics(timeout=timeout)
+            md = admin.list_topics(timeout=timeout)
         except KafkaException as exc:
-            raise BusError(f"Kafka at {self.bootstrap} unreachable: {exc}") from exc
+            admin.poll(0)  # serves error_cb
+            why = next((e for e in seen if "brokers are down" not in e), None)
+            detail = f"; {why}" if why else ""
+            raise BusError(f"Kafka at {self.bootstrap} unreachable: {exc}{detail}") from exc
         return len(md.brokers)
 
 

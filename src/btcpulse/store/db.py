@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
@@ -13,6 +13,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from btcpulse.config import Settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -26,7 +29,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, connect_args: dict[str, str] | None = None) -> Engine:
+    """An engine for ``url``; ``connect_args`` (PostgreSQL: libpq's sslmode, sslrootcert...)
+    go to every connection the pool opens."""
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
@@ -34,7 +39,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(u, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(u, pool_pre_ping=True)
+    return create_engine(u, pool_pre_ping=True, connect_args=dict(connect_args or {}))
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -47,9 +52,17 @@ def alembic_config(engine: Engine) -> Config:
 class Store:
     """The results database. ``migrate()`` once at start, then ``begin()`` per transaction."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, connect_args: dict[str, str] | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, connect_args)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """The configured store, with its TLS settings (``store_sslmode``...): the way every
+        process opens it."""
+        from btcpulse.security.transport import store_connect_args
+
+        return cls(settings.resolved_store_url, connect_args=store_connect_args(settings))
 
     @property
     def dialect(self) -> str:

@@ -265,3 +265,13 @@ logs = Table(
     Column("fields", Text, nullable=False),  # JSON object: the record's other key/values
     Index("ix_logs_time", "time"),
 )
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("name", String(200), primary_key=True),  # e.g. source:cryptopanic:auth_token
+    Column("ciphertext", Text, nullable=False),  # Fernet token of {"name", "value"}
+    Column("key_id", String(16), nullable=False),  # which key sealed it (hash prefix)
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

@@ -49,7 +49,7 @@ async def _keep_running(make: Callable[[], Awaitable[None]], name: str) -> None:
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = Store(settings.resolved_store_url)
+        store = Store.from_settings(settings)
         app.state.store = store
         app.state.settings = settings
         hub = Hub()
@@ -102,7 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
             if settings.mode == "distributed":
                 from btcpulse.bus.kafka import KafkaBus
 
-                KafkaBus(settings.kafka_bootstrap).ping(timeout=2.0)
+                KafkaBus.from_settings(settings).ping(timeout=2.0)
             else:
                 EmbeddedLog(settings.resolved_bus_path)
             checks["bus"] = "ok"

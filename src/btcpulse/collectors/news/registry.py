@@ -21,7 +21,15 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from btcpulse.config import Settings
 
@@ -44,6 +52,7 @@ class Source(BaseModel):
     lang: str | None = Field(default=None, pattern=r"^[a-z]{2}$")
     """The language the source publishes in (ISO 639-1), given to its items; detection from
     the text still wins where it is confident. None: the feed's own ``<language>``, else en."""
+    _stored_token: SecretStr | None = PrivateAttr(default=None)  # from the secret store
 
     @field_validator("url")
     @classmethod
@@ -60,10 +69,24 @@ class Source(BaseModel):
             raise ValueError("source names starting with 'replay' are reserved for the replay")
         return value
 
+    @property
+    def secret_name(self) -> str:
+        """Where the secret store keeps this source's token (``btcpulse secrets set``)."""
+        return f"source:{self.name}:{self.token_param}"
+
+    def with_token(self, token: SecretStr) -> Source:
+        """A copy using ``token`` (read from the secret store) instead of ``token_env``."""
+        out = self.model_copy()
+        out._stored_token = token
+        return out
+
     def token(self) -> str | None:
-        """The API token from the environment, or None (the source then stays off)."""
+        """The API token: from the secret store (:meth:`with_token`), else the environment,
+        else None (the source then stays off)."""
         if self.token_env is None:
             return None
+        if self._stored_token is not None:
+            return self._stored_token.get_secret_value()
         return os.environ.get(self.token_env) or None
 
     @property

@@ -27,11 +27,13 @@ import structlog
 
 from btcpulse.analytics.sentiment import SentimentScorer
 from btcpulse.config import Settings
+from btcpulse.engines.stats import EngineStats
 
 log = structlog.get_logger("spark")
 
 BATCH_MARK = "__spark_batch__"
 RETAIN_EVERY_S = 3600.0  # retention of raw rows, on the driver after a batch
+LAG_EVERY_S = 5.0  # consumer lag for /metrics, on the driver after a batch
 
 
 def checkpoint_dir(settings: Settings) -> Path:
@@ -135,13 +137,17 @@ class BatchSink:
         from btcpulse.store.db import Store
 
         self.s = settings
-        self.store = Store(settings.resolved_store_url)
+        self.store = Store.from_settings(settings)
         self.store.migrate()
-        self.producer = KafkaBus(settings.kafka_bootstrap).producer()
+        bus = KafkaBus.from_settings(settings)
+        self.producer = bus.producer()
+        self.lag_probe = bus.consumer("btcpulse-spark-lag")  # reads end offsets only
         self.scorer = make_scorer(settings.sentiment_model)
         self.rules = parse_rules(settings.alert_rules)
-        self.batches = 0
-        self.messages = 0
+        self.stats = EngineStats(engine="spark")
+        self.lag: int | None = None
+        self._last_lag = 0.0
+        self._positions: dict[Any, int] | None = None  # input partition → next offset stored
         self._last_retain = time.monotonic()  # the first pass an hour after start
 
     def _retain(self) -> None:
@@ -155,9 +161,27 @@ class BatchSink:
                 utcnow(),
                 trades_days=self.s.retention_trades_days,
                 article_text_days=self.s.retention_article_text_days,
+                logs_days=self.s.retention_logs_days,
             )
-        if removed.trades or removed.article_texts:
-            log.info("spark.retention", trades=removed.trades, article_texts=removed.article_texts)
+        if removed.trades or removed.article_texts or removed.logs:
+            log.info(
+                "spark.retention",
+                trades=removed.trades,
+                article_texts=removed.article_texts,
+                log_records=removed.logs,
+            )
+
+    def _report_lag(self, done: dict[Any, int]) -> None:
+        """Messages on the input topics past what the store holds (every few seconds: each
+        probe asks the brokers for every partition's end offset)."""
+        from btcpulse.store.writes import put_state
+
+        if time.monotonic() - self._last_lag < LAG_EVERY_S:
+            return
+        self._last_lag = time.monotonic()
+        self.lag = sum(max(self.lag_probe.end_offset(tp) - off, 0) for tp, off in done.items())
+        with self.store.begin() as conn:
+            put_state(conn, "engine", self.stats.state(self.lag))
 
     def __call__(self, df: Any, batch_id: int) -> None:
         from btcpulse.bus.base import Message, TopicPartition
@@ -165,7 +189,13 @@ class BatchSink:
         from btcpulse.engines.derived import derive
         from btcpulse.events import encode
         from btcpulse.store.alert_rules import active_rules
-        from btcpulse.store.writes import get_offsets, put_health, put_offsets, put_updates
+        from btcpulse.store.writes import (
+            get_offsets,
+            put_health,
+            put_offsets,
+            put_state,
+            put_updates,
+        )
         from btcpulse.timeutil import utcnow
 
         t0 = time.perf_counter()
@@ -209,8 +239,18 @@ class BatchSink:
                 outcome.updates += derive(conn, replay, touched, now, self.scorer.version, rules)
             stored = put_updates(conn, outcome.updates)
             put_offsets(conn, "spark", {**offsets, TopicPartition(BATCH_MARK, 0): batch_id + 1})
-            self.batches += 1
-            self.messages += len(msgs)
+            if self._positions is None:
+                self._positions = get_offsets(conn, "spark")
+                self._positions.pop(TopicPartition(BATCH_MARK, 0), None)
+            self._positions.update(offsets)
+            self.stats.record(
+                msgs,
+                updates=len(stored),
+                dead_letters=len(outcome.dead_letters),
+                seconds=time.perf_counter() - t0,
+                now_ms=int(time.time() * 1000),
+            )
+            put_state(conn, "engine", self.stats.state(self.lag))
             put_health(
                 conn,
                 "engine",
@@ -218,13 +258,14 @@ class BatchSink:
                 status="up",
                 ok=True,
                 items=len(msgs),
-                detail=f"spark batch {batch_id} · {self.messages} messages",
+                detail=f"spark batch {batch_id} · {self.stats.messages} messages",
             )
         for u in stored:
             self.producer.produce(self.s.topic_updates, encode(u), key=u.key.encode())
         for dl in outcome.dead_letters:
             self.producer.produce(self.s.topic_deadletters, encode(dl), key=dl.error_id.encode())
         self.producer.flush()
+        self._report_lag(self._positions)
         if time.monotonic() - self._last_retain >= RETAIN_EVERY_S:
             self._last_retain = time.monotonic()
             self._retain()
@@ -246,12 +287,14 @@ def _title(value: bytes) -> str:
 
 def start_query(spark: Any, settings: Settings, *, available_now: bool = False) -> Any:
     from btcpulse.engines.spark.source import KafkaSource
+    from btcpulse.security.transport import spark_source_options
 
     spark.dataSource.register(KafkaSource)
     topics = [settings.topic_news, settings.topic_prices, settings.topic_deadletters]
     raw = (
         spark.readStream.format("btcpulse_kafka")
         .option("bootstrap", settings.kafka_bootstrap)
+        .options(**spark_source_options(settings))  # TLS/SASL of the executors' consumers
         .option("topics", ",".join(topics))
         .option("maxRecordsPerBatch", str(settings.spark_max_records_per_batch))
         .load()

@@ -49,7 +49,10 @@ class KafkaRange(InputPartition):
 
 
 def _conf(options: dict[str, str], group: str) -> dict[str, Any]:
+    from btcpulse.security.transport import from_spark_options
+
     return {
+        **from_spark_options(options),  # TLS/SASL: security.protocol, ssl.*, sasl.*
         "bootstrap.servers": options["bootstrap"],
         "group.id": group,
         "enable.auto.commit": False,

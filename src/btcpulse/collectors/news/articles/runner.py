@@ -71,7 +71,7 @@ def run_articles(s: Settings, o: CrawlOptions) -> int:
 
     from .spider import ArticleSpider
 
-    store = Store(s.resolved_store_url)
+    store = Store.from_settings(s)
     store.migrate()
     bus = open_bus(s)
     consumer, producer = bus.consumer(o.group), bus.producer()

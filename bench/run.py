@@ -40,6 +40,8 @@ from disk import bench_disk
 from distributed import bench_distributed
 from export import bench_export
 from latency import bench_latency
+from load_ws import bench_load_ws
+from load_ws import configure as configure_load
 from news import bench_news
 from prices import bench_prices
 from ranges import bench_ranges
@@ -66,6 +68,7 @@ PARTS: dict[str, Part] = {
     "export": bench_export,
     "disk": bench_disk,
     "distributed": bench_distributed,
+    "load_ws": bench_load_ws,  # 500 WebSocket clients x 10 min (--clients/--seconds)
 }
 
 
@@ -107,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PART,...",
         help=f"run only these parts (comma-separated: {', '.join(PARTS)})",
     )
+    ap.add_argument("--clients", type=int, default=None, help="load_ws: clients (500)")
+    ap.add_argument("--seconds", type=float, default=None, help="load_ws: run length (600)")
     args = ap.parse_args(argv)
+    configure_load(args.clients, args.seconds)
     parts = parts_of(args.only)
     plan = Plan.make(args.quick, args.samples)
     configure_logs("WARNING")

@@ -72,6 +72,18 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(
         default=None, description="Bearer token of the write endpoints; none: read-only."
     )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) allowed to read the API cross-origin "
+        "(GET/HEAD, no credentials); empty: same origin only.",
+    )
+    api_rate_per_s: float = Field(
+        default=50.0,
+        ge=0,
+        description="Requests (and WebSocket connects) per second per client IP, refilling a "
+        "token bucket; 0: no limit. Probes, metrics and static files are exempt.",
+    )
+    api_rate_burst: int = Field(default=200, ge=1, description="Size of that token bucket.")
 
     # engine
     engine_group: str = "engine"
@@ -221,6 +233,13 @@ class Settings(BaseSettings):
 
         parse_rules(value)  # a clear error at start-up rather than in the engine
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        from btcpulse.web.security import check_origins
+
+        return check_origins(value)
 
     @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
     @classmethod

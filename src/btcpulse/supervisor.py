@@ -26,6 +26,9 @@ log = structlog.get_logger("supervisor")
 
 PR_SET_PDEATHSIG = 1
 ONESHOT_ATTEMPTS = 3
+REPORT_EVERY_S = 60.0
+"""A running child's health is written again this often: the health view calls a row that
+has not been written for 3 minutes stale, and a write lost to a store outage is redone."""
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -48,6 +51,7 @@ class Child:
     health: HealthReporter | None = field(default=None, repr=False)
     oneshot: bool = False
     finished: bool = False
+    reported: float = 0.0
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -55,8 +59,13 @@ class Child:
         )
         self.started = time.monotonic()
         log.info("child.started", child=self.name, pid=self.proc.pid)
-        if self.health:
+        self.report()
+
+    def report(self) -> None:
+        """Health: running, with its pid and restart count."""
+        if self.health and self.proc is not None:
             self.health.up(detail=f"pid {self.proc.pid}, restarts {self.restarts}")
+        self.reported = time.monotonic()
 
 
 class Supervisor:
@@ -102,6 +111,8 @@ class Supervisor:
                         )
                 if c.proc is None and not c.finished and now >= c.next_start:
                     c.start()
+                elif c.proc is not None and now - c.reported >= REPORT_EVERY_S:
+                    c.report()
         self.shutdown()
         return 0
 

@@ -280,27 +280,49 @@ def _alerts(
         return []
     ids = found["alert_id"].to_list()
     a = t.alerts.c
-    known = set(conn.execute(select(a.alert_id).where(a.alert_id.in_(ids))).scalars())
-    fresh = found.filter(~pl.col("alert_id").is_in(sorted(known)))
+    known = {
+        r.alert_id: r
+        for r in conn.execute(
+            select(a.alert_id, a.time, a.value, a.message, a.params, a.created_at).where(
+                a.alert_id.in_(ids)
+            )
+        )
+    }
     rows = [
         {
             **r,
             "time": int(r["time"]),
             "value": float(r["value"]),
             "replay": replay,
-            "created_at": now,
+            "created_at": known[r["alert_id"]].created_at if r["alert_id"] in known else now,
         }
-        for r in fresh.select(
+        for r in found.select(
             "alert_id", "kind", "rule", "time", "value", "message", "params"
         ).iter_rows(named=True)
     ]
-    upsert(conn, t.alerts, rows, do_nothing=True)
+    fresh = [r for r in rows if r["alert_id"] not in known]
+    # An alert whose window is still open (a burst still growing, the minute of a price move
+    # still trading) keeps its id and takes the window's current value: the stored alert is a
+    # full value, as the same data processed at once (a replay, a restart) would store it.
+    changed = [
+        r
+        for r in rows
+        if (k := known.get(r["alert_id"])) is not None
+        and (k.time, k.value, k.message, k.params)
+        != (r["time"], r["value"], r["message"], r["params"])
+    ]
+    upsert(conn, t.alerts, fresh, do_nothing=True)
+    upsert(conn, t.alerts, changed, update=["time", "value", "message", "params"])
     return [
         AnalyticsUpdate(
             key=f"alert:{r['alert_id']}",
             kind="alert",
-            data={**r, "params": json.loads(r["params"]), "created_at": now.isoformat()},
+            data={
+                **r,
+                "params": json.loads(r["params"]),
+                "created_at": r["created_at"].isoformat(),
+            },
             time=now,
         )
-        for r in rows
+        for r in fresh + changed
     ]

@@ -3,7 +3,9 @@
 Each batch is written in one store transaction together with the offsets it consumed (the
 store is the truth about what has been processed), then its updates are published to the
 updates topic. A crash anywhere re-processes at most the uncommitted batch, whose writes are
-idempotent.
+idempotent. What committed batches touched but the derived analytics have not yet covered
+(they run at most once a second while busy) is saved in the same transaction and picked up
+by the next start, so a crash between a batch and its derive loses no derived row.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from btcpulse.store.db import Store
 from btcpulse.store.retention import apply_retention
 from btcpulse.store.writes import (
     get_offsets,
+    get_state,
     prune_updates,
     put_health,
     put_offsets,
@@ -68,10 +71,30 @@ class EmbeddedEngine:
         self.rules = parse_rules(settings.alert_rules)
         self._last_derive: dict[bool, float] = {}
 
+    @property
+    def _pending_key(self) -> str:
+        return f"{self.s.engine_group}:pending"
+
+    def _save_pending(self, conn: Connection) -> None:
+        """What is still to derive, written with the batch that touched it."""
+        worlds = {
+            str(int(replay)): {"news_times": w.news_times, "candle_starts": w.candle_starts}
+            for replay, w in self._pending.items()
+        }
+        put_state(conn, self._pending_key, {"worlds": worlds})
+
     def start(self) -> None:
         self.consumer.subscribe(self.topics)
         with self.store.read() as conn:
             stored = get_offsets(conn, self.s.engine_group)
+            pending = (get_state(conn, self._pending_key) or {}).get("worlds", {})
+        for replay, touched in pending.items():  # a crash left them underived
+            self._pending.setdefault(bool(int(replay)), Touched()).merge(
+                Touched(
+                    [int(x) for x in touched["news_times"]],
+                    {v: [int(x) for x in xs] for v, xs in touched["candle_starts"].items()},
+                )
+            )
         for tp in self.consumer.assignment():
             # the store is the truth: a partition it has never seen is read from the start
             self.consumer.seek(tp, stored.get(tp, 0))
@@ -86,6 +109,7 @@ class EmbeddedEngine:
             if self._pending:
                 with self.store.begin() as conn:
                     stored = put_updates(conn, self._derive(conn, busy=False))
+                    self._save_pending(conn)
                 self._publish(stored)
                 self.producer.flush()
                 self.stats.updates += len(stored)
@@ -95,6 +119,7 @@ class EmbeddedEngine:
         offsets: dict[TopicPartition, int] = {}
         for m in msgs:
             offsets[m.tp] = max(offsets.get(m.tp, 0), m.offset + 1)
+        had_pending = bool(self._pending)
         with self.store.begin() as conn:
             outcome: BatchOutcome = apply_batch(conn, msgs, self.scorer, self.s.topic_deadletters)
             for replay, touched in outcome.touched.items():
@@ -102,6 +127,8 @@ class EmbeddedEngine:
             outcome.updates += self._derive(conn, busy=True)
             stored = put_updates(conn, outcome.updates)
             put_offsets(conn, self.s.engine_group, offsets)
+            if self._pending or had_pending:
+                self._save_pending(conn)
         self._publish(stored)
         for dl in outcome.dead_letters:
             self.producer.produce(self.s.topic_deadletters, encode(dl), key=dl.error_id.encode())

@@ -3,21 +3,47 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import polars as pl
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BaseModel, BeforeValidator
 
 from btcpulse.analytics.sentiment import model_version
 from btcpulse.store import queries
 from btcpulse.store.db import Store
 from btcpulse.timeutil import utcnow
 
-router = APIRouter(prefix="/api/v1")
+
+class Problem(BaseModel):
+    """Why a request was refused: FastAPI's validation errors (a list) or a sentence."""
+
+    detail: str | list[dict[str, Any]]
+
+
+# Documented on every route, so that the schema says what the API answers (found by fuzzing).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"model": Problem, "description": "Invalid parameters; the reason in `detail`"},
+    429: {"model": Problem, "description": "Too many requests from this client (Retry-After)"},
+}
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def _iso_only(value: object) -> object:
+    """A time is ISO 8601 text: a bare number (which pydantic would read as Unix seconds) is
+    refused, as the schema (``format: date-time``) says."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value):
+        raise ValueError("an ISO 8601 time is expected, not a number")
+    return value
+
 
 Time = Annotated[
-    datetime | None, Query(description="ISO 8601 time with a UTC offset, e.g. 2026-01-01T00:00Z")
+    datetime | None,
+    Query(description="ISO 8601 time with a UTC offset, e.g. 2026-01-01T00:00Z"),
+    BeforeValidator(_iso_only),
 ]
 
 
@@ -26,9 +52,17 @@ def store_of(request: Request) -> Store:
     return store
 
 
+# Times the API answers for: a range's defaults (``to`` minus a day...) stay representable
+# (year 1 or 9999 made them overflow: a 500, found by fuzzing).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+
 def require_aware(name: str, value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise HTTPException(422, f"{name!r} needs a UTC offset (e.g. 'Z' or '+00:00')")
+    if value is not None and not EARLIEST <= value < LATEST:
+        raise HTTPException(422, f"{name!r} must be between 1970-01-01 and 9999-01-01 (UTC)")
     return value
 
 
@@ -140,6 +174,7 @@ def get_news_sources(request: Request) -> dict[str, Any]:
     "/news/{article_id}",
     summary="One article, with its full text (plain text) when the article page was fetched",
     description="``body`` is text extracted from a web page: untrusted, to be shown as text.",
+    responses={404: {"model": Problem, "description": "No such article"}},
 )
 def get_article(request: Request, article_id: str) -> dict[str, Any]:
     with store_of(request).read() as conn:
@@ -185,7 +220,7 @@ def get_errors(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
 )
 def get_updates(
     request: Request,
-    since: Annotated[int, Query(ge=0)] = 0,
+    since: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # beyond: no 64-bit seq (500 before)
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     with store_of(request).read() as conn:

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel, Field, SecretStr
 
 from btcpulse.store.alert_rules import save_rules, stored_rules
-from btcpulse.web.api import store_of
+from btcpulse.web.api import ERRORS, Problem, store_of
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 
 def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
@@ -56,7 +56,11 @@ def get_rules(request: Request) -> dict[str, Any]:
     "/alerts/rules",
     summary="Replace the alert rules (admin token); the engine applies them from its next batch",
     dependencies=[Depends(require_admin)],
-    responses={401: {"description": "missing or wrong token"}, 403: {"description": "disabled"}},
+    responses={
+        400: {"model": Problem, "description": "a body that is not JSON"},
+        401: {"model": Problem, "description": "missing or wrong token"},
+        403: {"model": Problem, "description": "disabled"},
+    },
 )
 def put_rules(request: Request, body: RulesIn) -> dict[str, Any]:
     try:

@@ -14,9 +14,9 @@ from btcpulse.analytics.sentiment import model_version
 from btcpulse.store import derived_queries as q
 from btcpulse.store import queries as candle_queries
 from btcpulse.timeutil import utcnow
-from btcpulse.web.api import Time, require_aware, store_of
+from btcpulse.web.api import ERRORS, Time, require_aware, store_of
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
 Replay = Annotated[bool, Query(description="Replayed data instead of live data")]
 
 

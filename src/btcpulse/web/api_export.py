@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Annotated
 
@@ -12,11 +13,14 @@ from btcpulse.analytics.candles import RESOLUTION_NAMES
 from btcpulse.analytics.sentiment import model_version
 from btcpulse.store.export import ExportQuery, Format, Kind, stream
 from btcpulse.timeutil import utcnow
-from btcpulse.web.api import Time, require_aware, store_of
+from btcpulse.web.api import ERRORS, Time, require_aware, store_of
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
 MEDIA = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 BY_NAME = {name: res for res, name in RESOLUTION_NAMES.items()}
+# A header is Latin-1 and a quoted filename must not hold quotes: a venue such as "ā" made the
+# Content-Disposition header fail (a 500, found by fuzzing). Anything else becomes "_".
+_NOT_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def resolution_seconds(value: str) -> int:
@@ -73,5 +77,8 @@ def export(
     return StreamingResponse(
         stream(store_of(request), q, format),
         media_type=MEDIA[format],
-        headers={"Content-Disposition": f'attachment; filename="{q.filename(format)}"'},
+        headers={
+            "Content-Disposition": "attachment; filename="
+            f'"{_NOT_IN_FILENAME.sub("_", q.filename(format))}"'
+        },
     )

@@ -25,14 +25,10 @@ from btcpulse.web.api_derived import router as derived_router
 from btcpulse.web.api_export import router as export_router
 from btcpulse.web.live import Broadcaster, Hub
 from btcpulse.web.metrics import WebMetrics
+from btcpulse.web.security import install as install_hardening
 
 STATIC = Path(__file__).with_name("static")
 log = structlog.get_logger("web")
-
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'"
-)
 
 
 async def _keep_running(make: Callable[[], Awaitable[None]], name: str) -> None:
@@ -76,16 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin_router)
     app.include_router(export_router)
 
-    @app.middleware("http")
-    async def headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if not request.url.path.startswith(("/docs", "/redoc")):
-            response.headers.setdefault("Content-Security-Policy", CSP)
-        return response
+    install_hardening(app, settings)  # security headers, CORS, rate limits, HEAD
 
     @app.get("/livez", include_in_schema=False)
     def livez() -> dict[str, str]:

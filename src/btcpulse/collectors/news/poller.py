@@ -189,7 +189,8 @@ class SourcePoller:
             )
         for dl in fresh_letters:
             self.producer.produce(self.s.topic_deadletters, encode(dl), key=dl.error_id.encode())
-        self.producer.flush()
+        if (left := self.producer.flush()) != 0:  # not on the bus: nothing saved, polled again
+            raise RuntimeError(f"the bus did not take {left} message(s)")
         self.seen.extend(i.id for i in new)
         self.seen.extend(dl.error_id for dl in fresh_letters)
         failed = bool(letters) and not items

@@ -11,7 +11,10 @@ per-connection message sequence number (Coinbase ``sequence_num``). After a reco
 missed trades are fetched at once (from the last trade seen up to now, so a quiet market is
 covered too); inside a session the range between the last trade and the one after the jump.
 Each trade id is published once per process (a bounded set of recent ids per symbol); the
-engine's upsert by ``(exchange, symbol, trade_id)`` covers a restarted process.
+engine's upsert by ``(exchange, symbol, trade_id)`` covers a restarted process. The last trade
+published per symbol is saved in the store with every health report (after a flush): a
+restarted process (a crash, a deploy) first fills from there, so the trades that happened
+while it was down are fetched like those of a reconnect.
 """
 
 from __future__ import annotations
@@ -28,13 +31,15 @@ from typing import Any, ClassVar
 import httpx
 import structlog
 import websockets
+from sqlalchemy.exc import SQLAlchemyError
 
 from btcpulse.bus.base import Producer
 from btcpulse.collectors.backoff import Backoff
 from btcpulse.collectors.health import HealthReporter
 from btcpulse.config import Settings
-from btcpulse.events import DeadLetter, Trade, encode
+from btcpulse.events import DeadLetter, Trade, encode, parse_event
 from btcpulse.store.db import Store
+from btcpulse.store.writes import get_state, put_state
 from btcpulse.timeutil import to_epoch_us, utcnow
 
 from .wire import MAX_BACKFILL, BackfillError, Frame, between, num
@@ -136,6 +141,8 @@ class StreamCollector:
         self.user_agent = user_agent
         self.open_timeout_s, self.idle_timeout_s = open_timeout_s, idle_timeout_s
         self.health_every_s = health_every_s
+        self.store = store
+        self.state_key = f"prices:{venue.name}"
         self.health = HealthReporter(store, venue.name, "prices")
         self.backoff = backoff or Backoff(base_s=1.0, cap_s=60.0)
         self.stats = Stats()
@@ -145,6 +152,9 @@ class StreamCollector:
         self._sessions = 0
         self._pending: set[str] = set()
         """Symbols with a suspected gap, filled up to their next trade."""
+        self._saved: set[str] = set()
+        """Symbols whose last trade is in the store: a new one is saved at once."""
+        self._load_last()
 
     @classmethod
     def from_settings(
@@ -171,6 +181,40 @@ class StreamCollector:
             user_agent=settings.user_agent,
             open_timeout_s=settings.http_timeout_s,
         )
+
+    # -------------------------------------------------------------- restarts
+
+    def _load_last(self) -> None:
+        """The last trade a previous process published per symbol: filled from at start."""
+        try:
+            with self.store.read() as conn:
+                state = get_state(conn, self.state_key) or {}
+        except SQLAlchemyError as exc:
+            log.warning("prices.state_unread", venue=self.venue.name, error=str(exc))
+            return
+        for symbol, raw in (state.get("last") or {}).items():
+            tr = parse_event(raw.encode(), source=self.state_key)
+            if isinstance(tr, Trade) and symbol in self.symbols:
+                self.last[symbol] = self.first[symbol] = tr
+                self._saved.add(symbol)
+
+    def _save_last(self) -> None:
+        """Save the last trade per symbol once everything produced is on the bus."""
+        if not self.last:
+            return
+        try:
+            if self.producer.flush() != 0:
+                return  # not all delivered yet: the previous save stays
+        except Exception as exc:  # the bus is unreachable: the previous save stays
+            log.warning("prices.state_unsaved", venue=self.venue.name, error=str(exc))
+            return
+        state = {"last": {sym: encode(tr).decode() for sym, tr in self.last.items()}}
+        try:
+            with self.store.begin() as conn:
+                put_state(conn, self.state_key, state)
+            self._saved.update(self.last)
+        except SQLAlchemyError as exc:
+            log.warning("prices.state_unsaved", venue=self.venue.name, error=str(exc))
 
     # -------------------------------------------------------------- publishing
 
@@ -251,6 +295,7 @@ class StreamCollector:
     # -------------------------------------------------------------- the session
 
     def _report_up(self, detail: str = "connected") -> None:
+        self._save_last()
         self.health.up(detail=detail, metrics=self.stats.metrics())
 
     async def _heartbeats(self, ws: websockets.ClientConnection) -> None:
@@ -288,6 +333,7 @@ class StreamCollector:
                 for symbol in list(self.last):  # a reconnect: fetch what was missed, to now
                     await self._fill(http, symbol, None)
                 self.producer.flush()
+                self._save_last()
                 await self._read(ws, http)
             finally:
                 if beat is not None:
@@ -315,6 +361,8 @@ class StreamCollector:
                 await self._accept(http, frame.trades)
             if frame.trades or frame.letters:
                 self.producer.flush()
+            if self.last.keys() - self._saved:  # a symbol's first trade: from here on
+                self._save_last()
             if frame.control == "reconnect":
                 raise ConnectionError("the venue asked for a reconnect")
             if time.monotonic() - last_report >= self.health_every_s:
@@ -355,3 +403,4 @@ class StreamCollector:
                 stopping.cancel()
                 with contextlib.suppress(Exception):
                     self.producer.flush()
+                self._save_last()

@@ -2,9 +2,9 @@
 follow live at ``speed`` recorded seconds per second (a time-lapse: at speed 60 one recorded
 minute lasts one second). Looped items get ids ``replay:<loop>:<id>``.
 
-The cursor (loop, index) and the time anchor are saved after every flush, so a restart
-neither repeats nor skips; a crash between a flush and the save re-sends identical events,
-which every store write absorbs (natural keys).
+The cursor (loop, index) and the time anchor are saved at start and after every flush, so a
+restart neither repeats nor skips; a crash between a flush and the save re-sends identical
+events, which every store write absorbs (natural keys).
 """
 
 from __future__ import annotations
@@ -94,6 +94,10 @@ class ReplayPlayer:
         self.health = HealthReporter(store, "replay", "replay")
         self.cursor = self._load(speed)
         self.clock = ReplayClock(bundle, self.cursor)
+        # The anchor is saved before anything is produced: a crash between the first flush
+        # and the first save would otherwise re-send that history under a new anchor (new
+        # times, new bar keys: every bar stored twice).
+        self._save()
 
     def _load(self, speed: float) -> Cursor:
         with self.store.read() as conn:
@@ -165,13 +169,21 @@ class ReplayPlayer:
             self._advance()
             n += 1
         if n:
-            self.producer.flush()
+            self._flush()
             self._save()
             c = self.cursor
             self.health.up(
                 items=n, detail=f"REPLAY of recorded data at {c.speed:g}x, loop {c.loop}"
             )
         return n
+
+    def _flush(self) -> None:
+        """Everything produced is on the bus before the cursor moves past it. While the bus
+        does not take it (unreachable), say so in health and keep waiting: the client retries
+        by itself, and a message it gives up on raises (the cursor stays where it was)."""
+        while (left := self.producer.flush()) != 0:
+            log.warning("replay.bus_unreachable", undelivered=left)
+            self.health.down(f"bus: {left} message(s) not delivered yet", detail="retrying")
 
     def backlog(self) -> int:
         """How many records are already due (to size a progress bar)."""

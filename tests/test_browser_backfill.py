@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +85,13 @@ def test_the_30d_view_is_drawn_right_after_a_backfill(
     first = fake.bars[60][0].open_s
     last = fake.bars[60][-1].open_s
 
+    def iso(ts: int) -> str:  # the API takes ISO 8601 times, not epoch numbers
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
     def stored() -> bool:  # the engine has rolled the backfilled bars up to hours
         hours = service.get(
-            f"/api/v1/candles?venue=coinbase&symbol=BTC-USD&from={first - 86400}&to={last + 60}"
+            "/api/v1/candles?venue=coinbase&symbol=BTC-USD"
+            f"&from={iso(first - 86400)}&to={iso(last + 60)}"
         )["candles"]
         return bool(hours) and hours[0]["t"] <= first and hours[-1]["t"] >= last - 3600
 

@@ -24,7 +24,6 @@ from conftest import FIXTURES
 from fuzz_support import (
     EXAMPLES,
     FUZZ,
-    KNOWN_BUGS,
     NASTY_TEXT,
     NOW,
     check,
@@ -263,7 +262,7 @@ def test_engine_batches_store_every_message_or_its_reason(
             trans.rollback()
 
 
-# -- the known bugs, one reproducer each (see KNOWN_BUGS) -----------------------------------------
+# -- the inputs that broke the parsers, now regression cases --------------------------------------
 def _rss(link: str = "https://a.example/x", when: str = "") -> bytes:
     return (
         '<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><entry><title>a</title>'
@@ -279,102 +278,123 @@ def _listing(kind: str, entry: dict[str, Any]) -> bytes:
     return json.dumps(doc).encode()
 
 
-def _engine_batch(value: bytes) -> None:
+Outcome = tuple[list[Any], list[str]]  # valid events, reasons of the rejections
+
+
+def _news(kind: str, body: bytes) -> Outcome:
+    items, letters = PARSERS[kind](body, source="s", fetched_at=NOW)
+    check(items, letters)
+    return items, [x.reason for x in letters]
+
+
+def _bus(raw: bytes) -> Outcome:
+    ev = parse_event(raw)
+    return ([], [ev.reason]) if isinstance(ev, DeadLetter) else ([ev], [])
+
+
+def _frame(venue: str, raw: str) -> Outcome:
+    frame = make_venue(venue).parse(raw)
+    check(frame.trades, frame.letters)
+    return frame.trades, [x.reason for x in frame.letters]
+
+
+def _engine_batch(value: bytes) -> Outcome:
+    """One message through the engine's batch (in-memory store): stored, or its error row."""
+    from sqlalchemy import select
+
     from btcpulse.analytics.sentiment import make_scorer
     from btcpulse.engines.batch import apply_batch
+    from btcpulse.store import schema as t
     from btcpulse.store.db import Store
 
-    store = Store("sqlite://")  # in memory
+    store = Store("sqlite://")
     store.migrate()
     with store.begin() as conn:
-        apply_batch(
+        out = apply_batch(
             conn, [Message("prices.ticks", 0, 0, None, value, 0)], make_scorer("vader"), "dl"
         )
-
-
-def _as_float(ev: Any) -> None:
-    """The engine's view of a trade's price (float64): what reaches the browsers as JSON."""
-    if isinstance(ev, Trade):
-        json.dumps(float(ev.price), allow_nan=False)
+        reasons = [str(r) for r in conn.execute(select(t.errors.c.reason)).scalars()]
+        bars = conn.execute(select(t.bars)).all()
+    store.dispose()
+    assert len(out.dead_letters) == len(reasons)
+    return list(bars), reasons
 
 
 TIME = '"time":"0001-01-01T00:00:00+01:00"'
+SANE = '"time":"2026-01-01T00:00:00Z"'
 TRADE = '{"trade_id":"1","product_id":"BTC-USD","price":"1","size":"1","side":"BUY",' + TIME + "}"
-REPRODUCERS: dict[str, Callable[[], Any]] = {
-    "bus: year 1 at +01:00 (events.to_utc)": lambda: parse_event(
+BAR = (
+    '{"type":"bar","venue":"x","symbol":"s","interval_s":%d,"open":"1","high":"1","low":"1",'
+    '"close":"1","volume":"1","open_time":"2026-01-01T00:00:00Z"}'
+)
+# name (with what it did before its fix): (the input's run, events expected, a word of every
+# rejection's reason)
+BROKE: dict[str, tuple[Callable[[], Outcome], int, str]] = {
+    "bus: year 1 at +01:00 (was OverflowError, a poison message)": (lambda: _bus(
         b'{"type":"trade","exchange":"x","symbol":"s","trade_id":"1","price":"1","size":"1",'
         + TIME.encode() + b"}"
-    ),
-    "bus: price 1e400 accepted, inf in the engine (events._decimal_string)": lambda: _as_float(
-        parse_event(
-            b'{"type":"trade","exchange":"x","symbol":"s","trade_id":"1","price":"1e400",'
-            b'"size":"1","time":"2026-01-01T00:00:00Z"}'
-        )
-    ),
-    "coinbase: year 1 at +01:00 (wire.from_iso)": lambda: check_frame(
+    ), 0, "out of range"),
+    "bus: price 1e400 (was accepted, inf in the engine)": (lambda: _bus(
+        b'{"type":"trade","exchange":"x","symbol":"s","trade_id":"1","price":"1e400",'
+        b'"size":"1","time":"2026-01-01T00:00:00Z"}'
+    ), 0, "float64"),
+    "coinbase: price 1e400 (was accepted)": (lambda: _frame(
+        "coinbase", '{"channel":"market_trades","events":[{"trades":['
+        + TRADE.replace(TIME, SANE).replace('"1","size"', '"1e400","size"')
+        + "]}]}"
+    ), 0, "decimal"),
+    "coinbase: year 1 at +01:00 (was OverflowError out of Venue.parse)": (lambda: _frame(
         "coinbase", '{"channel":"market_trades","events":[{"trades":[' + TRADE + "]}]}"
+    ), 0, "out of range"),
+    "engine: a bar of 17 s (was ValueError: the whole batch failed, after every restart)": (
+        lambda: _engine_batch((BAR % 17).encode()), 0, "divide a day"
     ),
-    "atom: year 1 at +01:00 (feeds._entry_time)": lambda: check(
-        *PARSERS["rss"](_rss(when="0001-01-01T00:00:00+01:00"), source="s", fetched_at=NOW)
-    ),
-    "atom: a 5,000-character link (feeds.parse_feed)": lambda: check(
-        *PARSERS["rss"](_rss("https://a.example/" + "a" * 5000), source="s", fetched_at=NOW)
-    ),
-    "rss: invalid UTF-8 in a namespace URI (feedparser)": lambda: check(*PARSERS["rss"](
+    "engine: a bar of 5 s is stored (control)": (lambda: _engine_batch((BAR % 5).encode()), 1, ""),
+    "atom: year 1 at +01:00 (was ValueError): kept, time estimated": (lambda: _news(
+        "rss", _rss(when="0001-01-01T00:00:00+01:00")
+    ), 1, ""),
+    "atom: a 5,000-character link (was ValidationError: the whole feed lost)": (lambda: _news(
+        "rss", _rss("https://a.example/" + "a" * 5000)
+    ), 0, "unusable entry"),
+    "rss: invalid UTF-8 in a namespace URI (feedparser raised)": (lambda: _news("rss",
         b'<rss xmlns:c="\xed\xa0\x80x" version="2.0"><channel><title>t</title><item>'
         b"<title>a</title><c:e>x</c:e></item></channel></rss>",
-        source="s", fetched_at=NOW,
-    )),
-    "engine: a bar of 17 s stops the whole batch (engines.batch / analytics.candles)": lambda: (
-        _engine_batch(
-            b'{"type":"bar","venue":"x","symbol":"s","interval_s":17,"open":"1","high":"1",'
-            b'"low":"1","close":"1","volume":"1","open_time":"2026-01-01T00:00:00Z"}'
-        )
+    ), 0, "not a usable feed"),
+    "reddit: a 5,000-character link (was ValidationError)": (lambda: _news("reddit", _listing(
+        "reddit", {"kind": "t3", "data": {"title": "t", "url": "https://a.b/" + "a" * 5000}}
+    )), 0, "unusable entry"),
+    "reddit: a number as permalink (was AttributeError)": (lambda: _news("reddit", _listing(
+        "reddit", {"kind": "t3", "data": {"title": "t", "permalink": 5}}
+    )), 0, "without a link"),
+    "reddit: a lone surrogate in the link (was UnicodeEncodeError)": (lambda: _news("reddit",
+        _listing("reddit", {"kind": "t3", "data": {"title": "t", "url": "https://a.b/\ud800"}})
+    ), 0, "unusable entry"),
+    "reddit: deeply nested JSON (was RecursionError)": (
+        lambda: _news("reddit", b"[" * 100_000), 0, "nested too deeply"
     ),
-    "reddit: a 5,000-character link (parsers._item)": lambda: check(*PARSERS["reddit"](
-        _listing("reddit", {"kind": "t3", "data": {"title": "t", "url": "https://a.b/" + "a" * 5000}}),  # noqa: E501
-        source="r", fetched_at=NOW,
-    )),
-    "reddit: a number as permalink (parsers.parse_reddit)": lambda: check(*PARSERS["reddit"](
-        _listing("reddit", {"kind": "t3", "data": {"title": "t", "permalink": 5}}),
-        source="r", fetched_at=NOW,
-    )),
-    "reddit: a lone surrogate in the link (parsers/events.article_id)": lambda: check(
-        *PARSERS["reddit"](
-            _listing("reddit", {"kind": "t3", "data": {"title": "t", "url": "https://a.b/\ud800"}}),
-            source="r", fetched_at=NOW,
-        )
+    "hn: a number as title (was TypeError)": (lambda: _news(
+        "hn", _listing("hn", {"title": 5, "objectID": "1"})
+    ), 0, "without a title"),
+    "hn: created_at in year 1 at +01:00 (was OverflowError): kept, time estimated": (
+        lambda: _news("hn", _listing(
+            "hn", {"title": "t", "objectID": "1", "created_at": "0001-01-01T00:00:00+01:00"}
+        )), 1, ""
     ),
-    "reddit: deeply nested JSON (parsers._load)": lambda: check(
-        *PARSERS["reddit"](b"[" * 100_000, source="r", fetched_at=NOW)
-    ),
-    "hn: a number as title (parsers.parse_hn)": lambda: check(*PARSERS["hn"](
-        _listing("hn", {"title": 5, "objectID": "1"}), source="h", fetched_at=NOW
-    )),
-    "hn: year 1 at +01:00 (parsers._iso)": lambda: check(*PARSERS["hn"](
-        _listing("hn", {"title": "t", "objectID": "1", "created_at": "0001-01-01T00:00:00+01:00"}),
-        source="h", fetched_at=NOW,
-    )),
-    "cryptopanic: true as title (parsers.parse_cryptopanic)": lambda: check(
-        *PARSERS["cryptopanic"](
-            _listing("cryptopanic", {"title": True, "url": "https://a.b/x"}),
-            source="c", fetched_at=NOW,
-        )
-    ),
+    "cryptopanic: true as title (was AttributeError)": (lambda: _news("cryptopanic", _listing(
+        "cryptopanic", {"title": True, "url": "https://a.b/x"}
+    )), 0, "without a title"),
 }  # fmt: skip
 
 
-class KnownBug(Exception):
-    """A reproducer failed the way its bug says (and not some other way)."""
-
-
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason="found by fuzzing, not fixed yet")
-@pytest.mark.parametrize("name", sorted(REPRODUCERS))
-def test_known_bug(name: str) -> None:
-    """XPASS (a failure) once fixed: then delete it here and its signature in KNOWN_BUGS."""
-    try:
-        REPRODUCERS[name]()
-    except Exception as exc:
-        if any(matches(exc) for matches in KNOWN_BUGS.values()):
-            raise KnownBug(name) from exc
-        raise
+@pytest.mark.parametrize("name", sorted(BROKE))
+def test_inputs_the_fuzzer_broke_are_used_or_refused(name: str) -> None:
+    """Each input that once raised now gives valid events or a rejection with its reason."""
+    run, n_events, word = BROKE[name]
+    got, reasons = run()
+    assert len(got) == n_events, (got, reasons)
+    if n_events:
+        assert not reasons, reasons
+        if isinstance(got[0], NewsItem):
+            assert got[0].time_estimated and got[0].published_at == NOW  # the time was unusable
+    else:
+        assert reasons and all(word in r for r in reasons), reasons

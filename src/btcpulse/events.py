@@ -8,6 +8,7 @@ Prices and sizes travel as decimal strings exactly as the venue sent them.
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
@@ -87,6 +88,8 @@ def _decimal_string(value: str) -> str:
         raise ValueError(f"not a decimal number: {value!r}") from exc
     if not d.is_finite() or d < 0:
         raise ValueError(f"not a finite non-negative number: {value!r}")
+    if not math.isfinite(float(d)):  # 1e400 is a finite decimal, but inf to the engine
+        raise ValueError(f"beyond the range of a float64: {value!r}")
     return value
 
 
@@ -116,7 +119,7 @@ class Bar(_Event):
     type: Literal["bar"] = "bar"
     venue: str = Field(min_length=1, max_length=64)
     symbol: str = Field(min_length=1, max_length=32)
-    interval_s: int = Field(gt=0)
+    interval_s: int = Field(gt=0, le=86400)
     open_time: datetime
     open: str
     high: str
@@ -126,6 +129,15 @@ class Bar(_Event):
 
     _utc = field_validator("open_time")(_aware)
     _dec = field_validator("open", "high", "low", "close", "volume")(_decimal_string)
+
+    @field_validator("interval_s")
+    @classmethod
+    def _tiles_a_day(cls, value: int) -> int:
+        # Every stored candle resolution divides a day, so a bar that does too is held by one
+        # (the day, at worst); any other (17 s) could not be stored.
+        if 86400 % value:
+            raise ValueError(f"a bar interval must divide a day (86400 s), not {value} s")
+        return value
 
     @property
     def event_time(self) -> datetime:

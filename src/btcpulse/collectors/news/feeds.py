@@ -18,17 +18,29 @@ _EMPTY_DC_DESCRIPTION = re.compile(rb"<dc:description\s*/>|<dc:description>\s*</
 _WS = re.compile(r"\s+")
 
 
-def clean_text(value: str, limit: int) -> str:
-    """Plain text from feed HTML: tags dropped, entities decoded, spaces collapsed."""
-    text = _WS.sub(" ", html.unescape(_TAG.sub(" ", value or ""))).strip()
+def clean_text(value: Any, limit: int) -> str:
+    """Plain text from feed HTML: tags dropped, entities decoded, spaces collapsed (anything
+    but a string, such as a number where a JSON source should have text, is no text)."""
+    if not isinstance(value, str):
+        return ""
+    text = _WS.sub(" ", html.unescape(_TAG.sub(" ", value))).strip()
     return text[:limit]
 
 
+ENTRY_ERRORS = (ValueError, TypeError, AttributeError, OverflowError, UnicodeError)
+"""What building one entry's event may raise on hostile input (pydantic's ValidationError is a
+ValueError): the entry becomes a dead letter, the rest of the document is kept."""
+
+
 def _entry_time(entry: Any) -> datetime | None:
+    """The entry's time; one that cannot be a UTC time (year 0 once in UTC) counts as none."""
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         st = entry.get(key)
         if st:
-            return datetime.fromtimestamp(calendar.timegm(st), UTC)
+            try:
+                return datetime.fromtimestamp(calendar.timegm(st), UTC)
+            except (ValueError, OverflowError, OSError):
+                continue
     return None
 
 
@@ -58,7 +70,11 @@ def parse_feed(
     """
     items: list[NewsItem] = []
     letters: list[DeadLetter] = []
-    parsed = feedparser.parse(_EMPTY_DC_DESCRIPTION.sub(b"", body))
+    try:
+        parsed = feedparser.parse(_EMPTY_DC_DESCRIPTION.sub(b"", body))
+    except Exception as exc:  # feedparser is meant never to raise, yet can (a bad namespace URI)
+        payload = body[:2000].decode("utf-8", errors="replace")
+        return items, [_letter(source, f"not a usable feed: the parser failed: {exc!r}", payload)]
     why = parsed.get("bozo_exception")
     if not parsed.entries and (parsed.bozo or not parsed.get("version")):
         if _looks_like_html(body, content_type):
@@ -73,8 +89,11 @@ def parse_feed(
         letters.append(
             _letter(source, f"malformed feed, {len(parsed.entries)} entries kept: {why!r}")
         )
+    lang = parsed.feed.get("language")
+    lang = lang[:2].lower() if isinstance(lang, str) and lang else "en"
     for entry in parsed.entries:
-        link = (entry.get("link") or "").strip()
+        link = entry.get("link")
+        link = link.strip() if isinstance(link, str) else ""
         title = clean_text(entry.get("title", ""), 2000)
         if not link.startswith(("http://", "https://")) or not title:
             letters.append(
@@ -86,18 +105,28 @@ def parse_feed(
             )
             continue
         published = _entry_time(entry)
-        items.append(
-            NewsItem(
-                id=id_prefix + article_id(link),
-                source=source,
-                url=link,
-                title=title,
-                summary=clean_text(entry.get("summary", ""), 20000),
-                published_at=published or fetched_at,
-                fetched_at=fetched_at,
-                lang=(parsed.feed.get("language") or "en")[:2].lower(),
-                author=clean_text(entry.get("author", ""), 500),
-                time_estimated=published is None,
+        try:
+            items.append(
+                NewsItem(
+                    id=id_prefix + article_id(link),
+                    source=source,
+                    url=link,
+                    title=title,
+                    summary=clean_text(entry.get("summary", ""), 20000),
+                    published_at=published or fetched_at,
+                    fetched_at=fetched_at,
+                    lang=lang,
+                    author=clean_text(entry.get("author", ""), 500),
+                    time_estimated=published is None,
+                )
             )
-        )
+        except ENTRY_ERRORS as exc:
+            letters.append(unusable_entry(source, exc, repr(dict(entry))))
     return items, letters
+
+
+def unusable_entry(source: str, exc: BaseException, payload: str) -> DeadLetter:
+    """The dead letter of an entry whose event could not be built (a 5,000-character link, a
+    lone surrogate in a URL), with the reason."""
+    reason = str(exc).replace("\n", " ") if str(exc) else type(exc).__name__
+    return _letter(source, f"unusable entry: {reason}", payload[:5000])

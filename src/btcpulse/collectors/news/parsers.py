@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from btcpulse.collectors.news.feeds import clean_text, parse_feed
+from btcpulse.collectors.news.feeds import ENTRY_ERRORS, clean_text, parse_feed, unusable_entry
 from btcpulse.events import DeadLetter, NewsItem, article_id
 
 Parsed = tuple[list[NewsItem], list[DeadLetter]]
@@ -35,6 +35,9 @@ def _load(body: bytes, source: str, content_type: str) -> tuple[Any, list[DeadLe
     """The JSON document, or a dead letter saying why there is none."""
     try:
         return json.loads(body), []
+    except RecursionError:
+        payload = body[:2000].decode("utf-8", errors="replace")
+        return None, [_letter(source, "not a usable JSON answer: nested too deeply", payload)]
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         head = body[:1024].lstrip().lower()
         if "html" in content_type.lower() or head.startswith((b"<!doctype", b"<html")):
@@ -61,9 +64,9 @@ def _iso(value: Any) -> datetime | None:
         return None
     try:
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return t.astimezone(UTC) if t.tzinfo is not None else None
+    except (ValueError, OverflowError):  # not ISO 8601, or year 0 once in UTC
         return None
-    return t.astimezone(UTC) if t.tzinfo is not None else None
 
 
 def _item(
@@ -90,9 +93,21 @@ def _item(
     )
 
 
+def _add(items: list[NewsItem], bad: list[DeadLetter], raw: Any, **fields: Any) -> None:
+    """Append the entry's event, or its dead letter (with the reason) when none can be built
+    from it: a 5,000-character link, a lone surrogate in a URL."""
+    try:
+        items.append(_item(**fields))
+    except ENTRY_ERRORS as exc:
+        bad.append(unusable_entry(fields["source"], exc, json.dumps(raw)))
+
+
 def _http(url: Any) -> str:
     u = url.strip() if isinstance(url, str) else ""
-    return u if u.startswith(("http://", "https://")) and urlsplit(u).netloc else ""
+    try:
+        return u if u.startswith(("http://", "https://")) and urlsplit(u).netloc else ""
+    except ValueError:  # "http://[" is not a URL
+        return ""
 
 
 def _entries(
@@ -122,8 +137,12 @@ def parse_reddit(
         if not isinstance(d, dict) or child.get("kind") != "t3" or not title:
             bad.append(_letter(source, "Reddit post without a title", json.dumps(child)[:5000]))
             continue
-        permalink = d.get("permalink") or ""
-        own = f"https://www.reddit.com{permalink}" if permalink.startswith("/") else ""
+        permalink = d.get("permalink")
+        own = (
+            f"https://www.reddit.com{permalink}"
+            if isinstance(permalink, str) and permalink.startswith("/")
+            else ""
+        )
         link = _http(d.get("url"))
         host = urlsplit(link).netloc.lower()
         if d.get("is_self") or not link or host.endswith(("reddit.com", "redd.it")):
@@ -131,17 +150,18 @@ def parse_reddit(
         if not link:
             bad.append(_letter(source, "Reddit post without a link", json.dumps(child)[:5000]))
             continue
-        items.append(
-            _item(
-                source=source,
-                url=link,
-                title=title,
-                summary=clean_text(d.get("selftext") or "", 20000),
-                published=_epoch(d.get("created_utc")),
-                fetched_at=fetched_at,
-                author=str(d.get("author") or ""),
-                id_prefix=id_prefix,
-            )
+        _add(
+            items,
+            bad,
+            child,
+            source=source,
+            url=link,
+            title=title,
+            summary=clean_text(d.get("selftext") or "", 20000),
+            published=_epoch(d.get("created_utc")),
+            fetched_at=fetched_at,
+            author=str(d.get("author") or ""),
+            id_prefix=id_prefix,
         )
     return items, bad
 
@@ -163,17 +183,18 @@ def parse_hn(
             )
             continue
         link = _http(hit.get("url")) or f"https://news.ycombinator.com/item?id={oid}"
-        items.append(
-            _item(
-                source=source,
-                url=link,
-                title=title,
-                summary=clean_text(hit.get("story_text") or "", 20000),
-                published=_epoch(hit.get("created_at_i")) or _iso(hit.get("created_at")),
-                fetched_at=fetched_at,
-                author=str(hit.get("author") or ""),
-                id_prefix=id_prefix,
-            )
+        _add(
+            items,
+            bad,
+            hit,
+            source=source,
+            url=link,
+            title=title,
+            summary=clean_text(hit.get("story_text") or "", 20000),
+            published=_epoch(hit.get("created_at_i")) or _iso(hit.get("created_at")),
+            fetched_at=fetched_at,
+            author=str(hit.get("author") or ""),
+            id_prefix=id_prefix,
         )
     return items, bad
 
@@ -196,15 +217,16 @@ def parse_cryptopanic(
                 )
             )
             continue
-        items.append(
-            _item(
-                source=source,
-                url=link,
-                title=title,
-                published=_iso(post.get("published_at")) or _iso(post.get("created_at")),
-                fetched_at=fetched_at,
-                id_prefix=id_prefix,
-            )
+        _add(
+            items,
+            bad,
+            post,
+            source=source,
+            url=link,
+            title=title,
+            published=_iso(post.get("published_at")) or _iso(post.get("created_at")),
+            fetched_at=fetched_at,
+            id_prefix=id_prefix,
         )
     return items, bad
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -36,15 +37,23 @@ class BackfillError(Exception):
     """A REST backfill request failed or answered something unusable."""
 
 
-_is_decimal = _DECIMAL.fullmatch
+_match_decimal = _DECIMAL.fullmatch
+
+
+def _is_decimal(text: str) -> bool:
+    """Decimal text whose value is a finite float64 (``1e400`` is not: the engine would get inf)."""
+    return _match_decimal(text) is not None and math.isfinite(float(text))
 
 
 def decimal_str(value: Any) -> str:
-    """A price or size as the venue's decimal text; refuses negatives, NaN, junk."""
+    """A price or size as the venue's decimal text; refuses negatives, NaN, junk, and values
+    beyond float64."""
     if value.__class__ is str:
-        # Fast path for what venues send (ASCII digits, at most one dot): a subset of what
-        # ``_DECIMAL`` accepts; anything else is decided by the full pattern.
-        if (value.isascii() and value.replace(".", "", 1).isdigit()) or _is_decimal(value):
+        # Fast path for what venues send (ASCII digits, at most one dot, fewer than 300
+        # characters, so finite): a subset of what ``_is_decimal`` accepts.
+        if (
+            len(value) < 300 and value.isascii() and value.replace(".", "", 1).isdigit()
+        ) or _is_decimal(value):
             return str(value)
     elif not isinstance(value, bool) and isinstance(value, int | float):
         text = str(value)
@@ -96,7 +105,10 @@ def from_iso(text: str) -> datetime:
         return value
     if value.tzinfo is None:
         raise ValueError(f"timestamp without a timezone: {text!r}")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"timestamp out of range in UTC: {text!r}") from exc
 
 
 _new = object.__new__

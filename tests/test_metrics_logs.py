@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -134,6 +135,44 @@ def test_an_error_in_a_collector_appears_in_the_logs_table(
     # the same record on stderr, as one JSON object per line
     lines = (tmp_path / "collector.log").read_text().splitlines()
     assert any(json.loads(x).get("event") == "news.poll_failed" for x in lines if x[:1] == "{")
+
+
+def test_the_web_servers_own_errors_appear_in_the_logs_table(
+    settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    """uvicorn logs under its own loggers: a request it cannot parse is in the logs table."""
+    out = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "btcpulse", "serve"],
+        env=child_env(settings),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{settings.port}"
+    try:
+        wait_for(lambda: _answers(base + "/livez"), 60, "the web app to answer")
+        with socket.create_connection(("127.0.0.1", settings.port), timeout=5) as sock:
+            sock.sendall(b"NOT HTTP \x00\x01\r\n\r\n")
+            assert sock.recv(200).startswith(b"HTTP/1.1 400")
+        rows = wait_for(
+            lambda: [r for r in _logs(store) if r["logger"] == "uvicorn.error"],
+            30,
+            "uvicorn's warning in the logs table",
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)  # uvicorn shuts down, then re-raises SIGTERM: -15
+        proc.wait(30)
+        out.close()
+    assert rows[0]["level"] == "warning" and rows[0]["component"] == "serve"
+    assert "Invalid HTTP request" in str(rows[0]["event"])
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
 
 
 def _scrape(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -147,6 +147,7 @@ def serve() -> None:
         host=s.host,
         port=s.port,
         log_level="warning",
+        log_config=None,  # uvicorn's loggers propagate to ours: its errors reach the logs table
         access_log=False,
         timeout_graceful_shutdown=5,
     )

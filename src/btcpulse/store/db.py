@@ -36,10 +36,13 @@ def make_engine(url: str, connect_args: dict[str, str] | None = None) -> Engine:
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(u, connect_args={"timeout": 30})
+        engine = create_engine(u, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(u, pool_pre_ping=True, connect_args=dict(connect_args or {}))
+    # hide_parameters: a failed statement's error (logged, stored) never carries the values
+    return create_engine(
+        u, pool_pre_ping=True, hide_parameters=True, connect_args=dict(connect_args or {})
+    )
 
 
 def alembic_config(engine: Engine) -> Config:

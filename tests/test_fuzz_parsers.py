@@ -346,6 +346,9 @@ BROKE: dict[str, tuple[Callable[[], Outcome], int, str]] = {
     "coinbase: year 1 at +01:00 (was OverflowError out of Venue.parse)": (lambda: _frame(
         "coinbase", '{"channel":"market_trades","events":[{"trades":[' + TRADE + "]}]}"
     ), 0, "out of range"),
+    "kraken: a text frame with a lone surrogate (was ValidationError out of Venue.parse)": (
+        lambda: _frame("kraken", '{"channel":"trade","data":[{"symbol":"\ud800"'), 0, "malformed"
+    ),
     "engine: a bar of 17 s (was ValueError: the whole batch failed, after every restart)": (
         lambda: _engine_batch((BAR % 17).encode()), 0, "divide a day"
     ),

@@ -52,6 +52,16 @@ def normalise(native: str) -> str:
     raise ValueError(f"unknown Binance symbol {native!r}")
 
 
+_SYMBOLS: dict[str, str] = {}
+
+
+def _symbol(pair: str) -> str:
+    if len(_SYMBOLS) >= 1024:
+        _SYMBOLS.clear()
+    sym = _SYMBOLS[pair] = normalise(pair)
+    return sym
+
+
 def native(symbol: str) -> str:
     return symbol.replace("-", "").upper()
 
@@ -71,27 +81,37 @@ class Binance(Venue):
         self.stream = stream
 
     def parse(self, raw: str | bytes) -> Frame:
-        text = as_text(raw)
+        text = raw if raw.__class__ is str else as_text(raw)
         try:
             msg: Any = fast_loads(text)
-            if not isinstance(msg, dict):
+            if msg.__class__ is not dict:
                 raise ValueError("frame is not a JSON object")
             if "code" in msg and "msg" in msg:
                 raise ValueError(f"venue error {msg['code']}: {msg['msg']}")
             data = msg.get("data", msg) if "stream" in msg else msg
-            if not isinstance(data, dict):
+            if data.__class__ is not dict:
                 raise ValueError("stream data is not a JSON object")
             kind = data.get("e")
-            if kind == "aggTrade":
-                return _tuple_new(Frame, ([_agg(data, normalise(data["s"]))], [], None, None))
-            if kind == "trade":
+            if kind == "aggTrade":  # m = the buyer is the maker: the taker (aggressor) sold
+                m = data["m"]
+                side = "sell" if m is True else "buy" if m is False else ""
+                tid = data["a"]
+            elif kind == "trade":
                 side = "sell" if data["m"] is True else "buy"
-                tr = trade(
-                    VENUE, normalise(data["s"]), data["t"], data["p"], data["q"], side,
-                    from_ms(data["T"]),
-                )  # fmt: skip
-                return _tuple_new(Frame, ([tr], [], None, None))
-            return Frame([], [])  # subscription answers, depth, bookTicker, kline...
+                tid = data["t"]
+            else:
+                return Frame([], [])  # subscription answers, depth, bookTicker, kline...
+            s = data["s"]  # a plain dict: cheaper than ``normalise``'s cache
+            tr = trade(
+                VENUE,
+                _SYMBOLS.get(s) or _symbol(s),
+                tid,
+                data["p"],
+                data["q"],
+                side,
+                from_ms(data["T"]),
+            )
+            return _tuple_new(Frame, ([tr], [], None, None))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             return Frame([], [dead_letter(VENUE, text, exc)])
 

@@ -25,6 +25,9 @@ from btcpulse.timeutil import utcnow
 
 from .stream import Venue
 from .wire import (
+    DIGITS,
+    JSON_INT,
+    JSON_NUM,
     BackfillError,
     Frame,
     as_text,
@@ -33,6 +36,7 @@ from .wire import (
     from_seconds_text,
     from_us,
     get_json,
+    layout,
     trade,
 )
 
@@ -40,6 +44,20 @@ _tuple_new = tuple.__new__  # a ``Frame`` without its Python-level ``__new__``
 VENUE = "bitstamp"
 QUOTES = ("usdt", "usdc", "pax", "usd", "eur", "gbp", "btc", "eth")
 _SIDES = {"0": "buy", "1": "sell"}
+_compact, _spaced = layout(
+    '{"data":{"id":<id>,"timestamp":"<digits>","amount":<num>,"amount_str":"<decimal>",'
+    '"price":<num>,"price_str":"<decimal>","type":<type>,"microtimestamp":"<us>",'
+    '"buy_order_id":<int>,"sell_order_id":<int>},"channel":"<channel>","event":"trade"}',
+    id=f"({JSON_INT})",
+    int=JSON_INT,
+    num=JSON_NUM,
+    digits="[0-9]{1,20}+",
+    decimal=f"({DIGITS})",
+    type="([01])",
+    us="([0-9]{1,20}+)",
+    channel="(live_trades_[a-z0-9]{1,32}+)",
+)
+"""A ``live_trades`` trade as Bitstamp writes it."""
 _WINDOWS = (("minute", timedelta(seconds=50)), ("hour", timedelta(minutes=55)))
 
 
@@ -53,6 +71,20 @@ def normalise(pair: str) -> str:
     raise ValueError(f"unknown Bitstamp pair {pair!r}")
 
 
+_CHANNELS: dict[str, str] = {}
+"""``live_trades_btcusd`` → ``BTC-USD``, for the channels seen."""
+
+
+def _symbol(channel: Any) -> str:
+    channel = str(channel)
+    if not channel.startswith("live_trades_"):
+        raise ValueError(f"trade on channel {channel!r}")
+    if len(_CHANNELS) >= 1024:
+        _CHANNELS.clear()
+    sym = _CHANNELS[channel] = normalise(channel.removeprefix("live_trades_"))
+    return sym
+
+
 def native(symbol: str) -> str:
     return symbol.replace("-", "").lower()
 
@@ -63,25 +95,42 @@ class Bitstamp(Venue):
     reconcile: ClassVar[bool] = True
 
     def parse(self, raw: str | bytes) -> Frame:
-        text = as_text(raw)
+        text = raw if raw.__class__ is str else as_text(raw)
+        one = _compact(text) or _spaced(text)
+        if one is not None:  # the usual frame: one match, no JSON parser (see ``layout``)
+            trade_id, size, price, side, us, channel = one.groups()
+            try:
+                tr = trade(
+                    VENUE,
+                    _CHANNELS.get(channel) or _symbol(channel),
+                    trade_id,
+                    price,
+                    size,
+                    _SIDES[side],
+                    from_us(us),
+                )
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                return Frame([], [dead_letter(VENUE, text, exc)])
+            return _tuple_new(Frame, ([tr], [], None, None))
         try:
             msg: Any = fast_loads(text)
-            if not isinstance(msg, dict):
+            if msg.__class__ is not dict:  # orjson gives plain dicts
                 raise ValueError("frame is not a JSON object")
             event = msg.get("event")
-            if event == "bts:error":
-                raise ValueError(f"venue error: {msg.get('data')}")
-            if event == "bts:request_reconnect":
-                return Frame([], [], control="reconnect")
             if event != "trade":
+                if event == "bts:error":
+                    raise ValueError(f"venue error: {msg.get('data')}")
+                if event == "bts:request_reconnect":
+                    return Frame([], [], control="reconnect")
                 return Frame([], [])  # subscription answers, heartbeats, order book
-            channel = str(msg["channel"])
-            if not channel.startswith("live_trades_"):
-                raise ValueError(f"trade on channel {channel!r}")
+            channel = msg["channel"]
+            symbol = (_CHANNELS.get(channel) if channel.__class__ is str else None) or _symbol(
+                channel
+            )
             d = msg["data"]
             tr = trade(
                 VENUE,
-                normalise(channel.removeprefix("live_trades_")),
+                symbol,
                 d["id"],
                 d.get("price_str", d["price"]),
                 d.get("amount_str", d["amount"]),

@@ -22,6 +22,9 @@ from btcpulse.store.db import Store
 
 from .stream import StreamCollector, Venue
 from .wire import (
+    DIGITS,
+    JSON_INT,
+    JSON_STR,
     BackfillError,
     Frame,
     as_text,
@@ -29,12 +32,28 @@ from .wire import (
     fast_loads,
     from_iso,
     get_json,
+    layout,
     trade,
 )
 
 _tuple_new = tuple.__new__  # a ``Frame`` without its Python-level ``__new__``
 VENUE = "coinbase"
 PAGE = 1000
+_ERRORS = (ValueError, KeyError, TypeError, AttributeError)
+_SIDES = {"BUY": "buy", "SELL": "sell"}
+_compact, _spaced = layout(
+    '{"channel":"market_trades","client_id":<str>,"timestamp":<str>,"sequence_num":<seq>,'
+    '"events":[{"type":"update","trades":[{"trade_id":"<id>","product_id":"<product>",'
+    '"price":"<decimal>","size":"<decimal>","side":"<side>","time":"<time>"}]}]}',
+    str=JSON_STR,
+    seq=f"({JSON_INT})",
+    id="([0-9A-Za-z-]{1,128})",
+    product="([A-Z0-9]{1,16}-[A-Z0-9]{1,16})",
+    decimal=f"({DIGITS})",
+    side="(BUY|SELL)",
+    time="([0-9T:.Z+-]{1,40})",
+)
+"""A ``market_trades`` update of one trade, as Coinbase writes it."""
 
 
 def _trade(tr: dict[str, Any]) -> Trade:
@@ -56,7 +75,15 @@ class Coinbase(Venue):
         self.channels = channels
 
     def parse(self, raw: str | bytes) -> Frame:
-        text = as_text(raw)
+        text = raw if raw.__class__ is str else as_text(raw)
+        one = _compact(text) or _spaced(text)
+        if one is not None:  # the usual frame: one match, no JSON parser (see ``layout``)
+            seq, trade_id, product, price, size, side, when = one.groups()
+            try:
+                tr = trade(VENUE, product, trade_id, price, size, _SIDES[side], from_iso(when))
+            except _ERRORS as exc:
+                return Frame([], [dead_letter(VENUE, text, exc)])
+            return _tuple_new(Frame, ([tr], [], int(seq), None))
         try:
             msg: Any = fast_loads(text)
             if not isinstance(msg, dict):
@@ -69,7 +96,7 @@ class Coinbase(Venue):
                 return Frame([], [], seq)
             trades = [_trade(tr) for ev in msg["events"] for tr in ev.get("trades", [])]
             return _tuple_new(Frame, (trades, [], seq, None))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except _ERRORS as exc:
             return Frame([], [dead_letter(VENUE, text, exc)])
 
     def subscribe_messages(self, symbols: list[str]) -> list[str]:

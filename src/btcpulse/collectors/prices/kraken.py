@@ -25,6 +25,8 @@ from btcpulse.events import DeadLetter, Trade
 
 from .stream import Venue
 from .wire import (
+    JSON_INT,
+    JSON_NUM,
     MAX_BACKFILL,
     BackfillError,
     Frame,
@@ -34,6 +36,7 @@ from .wire import (
     from_iso,
     from_seconds_text,
     get_json,
+    layout,
     loads,
     trade,
 )
@@ -41,8 +44,20 @@ from .wire import (
 VENUE = "kraken"
 PAGE = 1000
 _SIDES = {"b": "buy", "s": "sell", "buy": "buy", "sell": "sell"}
+_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError)
 _NUMBERS = re.compile(r'"(price|qty)"\s*:\s*(-?[0-9][0-9.eE+-]*)')
 """Kraken v2 sends prices and sizes as JSON numbers; this keeps their text (``105944.20``)."""
+_compact, _spaced = layout(
+    '{"channel":"trade","type":"update","data":[{"symbol":"<symbol>","side":"<side>",'
+    '"price":<num>,"qty":<num>,"ord_type":"<word>","trade_id":<id>,"timestamp":"<time>"}]}',
+    symbol="([A-Z0-9]{1,16}+/[A-Z0-9]{1,16}+)",
+    side="(buy|sell)",
+    num=f"({JSON_NUM})",  # the number's exact text, e.g. 105944.20
+    word="[a-z]{1,16}+",
+    id=f"({JSON_INT})",
+    time="([0-9T:.Z+-]{1,40}+)",
+)
+"""An update of one trade as Kraken writes it: its prices' text is read with the same match."""
 
 
 @cache
@@ -53,6 +68,16 @@ def normalise(pair: str) -> str:
         raise ValueError(f"not a Kraken pair: {pair!r}")
     fix = {"XBT": "BTC", "XDG": "DOGE"}
     return f"{fix.get(base, base)}-{fix.get(quote, quote)}"
+
+
+_SYMBOLS: dict[str, str] = {}
+
+
+def _symbol(pair: str) -> str:
+    if len(_SYMBOLS) >= 1024:
+        _SYMBOLS.clear()
+    sym = _SYMBOLS[pair] = normalise(pair)
+    return sym
 
 
 def ws_symbol(symbol: str) -> str:
@@ -72,7 +97,23 @@ class Kraken(Venue):
     dense_ids: ClassVar[bool] = True
 
     def parse(self, raw: str | bytes) -> Frame:
-        text = as_text(raw)
+        text = raw if raw.__class__ is str else as_text(raw)
+        one = _compact(text) or _spaced(text)
+        if one is not None:  # the usual frame: one match, no JSON parser (see ``layout``)
+            symbol, side, price, size, trade_id, when = one.groups()
+            try:
+                tr = trade(
+                    VENUE,
+                    _SYMBOLS.get(symbol) or _symbol(symbol),
+                    trade_id,
+                    price,
+                    size,
+                    side,
+                    from_iso(when),
+                )
+            except _ERRORS as exc:
+                return Frame([], [dead_letter(VENUE, text, exc)])
+            return _tuple_new(Frame, ([tr], [], None, None))
         try:
             msg: Any = fast_loads(text)
             if isinstance(msg, list):
@@ -118,7 +159,7 @@ class Kraken(Venue):
                 for d, price, size in zip(data, prices, sizes, strict=True)
             ]
             return Frame(trades, [])
-        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        except _ERRORS as exc:
             return Frame([], [dead_letter(VENUE, text, exc)])
 
     def subscribe_messages(self, symbols: list[str]) -> list[str]:

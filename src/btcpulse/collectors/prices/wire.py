@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
@@ -62,35 +62,44 @@ def decimal_str(value: Any) -> str:
     raise ValueError(f"not a non-negative decimal: {value!r}")
 
 
-_SECONDS: dict[int, tuple[int, int, int, int, int, int]] = {}
-"""UTC calendar fields of recent epoch seconds (a live stream has many trades per second)."""
+_BASE: dict[int, datetime] = {}
+"""Aware UTC datetimes of recent epoch seconds (a live stream has many trades per second)."""
+_MS = tuple(timedelta(milliseconds=i) for i in range(1000))
+_US = tuple(timedelta(microseconds=i) for i in range(1000))
+"""Sub-second offsets, built once: adding one to a cached second is exact (integer fields) and
+several times cheaper than building a datetime from its fields."""
 
 
-def _fields(sec: int) -> tuple[int, int, int, int, int, int]:
+def _second(sec: int) -> datetime:
     try:
         t = EPOCH + timedelta(seconds=sec)
     except OverflowError as exc:
         raise ValueError(f"timestamp out of range: {sec} s since the epoch") from exc
-    if len(_SECONDS) >= 4096:
-        _SECONDS.clear()
-    f = _SECONDS[sec] = (t.year, t.month, t.day, t.hour, t.minute, t.second)
-    return f
+    if len(_BASE) >= 4096:
+        _BASE.clear()
+    _BASE[sec] = t
+    return t
 
 
 def from_epoch_us(us: int) -> datetime:
-    """Integer microseconds since the epoch → aware UTC datetime, exactly (integer arithmetic;
-    the datetime is built from its fields, cheaper than ``EPOCH + timedelta``)."""
-    sec, micro = divmod(us, 1_000_000)
-    f = _SECONDS.get(sec) or _fields(sec)
-    return datetime(f[0], f[1], f[2], f[3], f[4], f[5], micro, UTC)
+    """Integer microseconds since the epoch → aware UTC datetime, exactly (integer arithmetic:
+    the cached second plus its milli- and microseconds)."""
+    ms, micro = divmod(us, 1000)
+    sec, milli = divmod(ms, 1000)
+    t = (_BASE.get(sec) or _second(sec)) + _MS[milli]
+    return t + _US[micro] if micro else t
 
 
 def from_ms(ms: int | str) -> datetime:
-    return from_epoch_us((ms if ms.__class__ is int else int(ms)) * 1000)
+    sec, milli = divmod(ms if ms.__class__ is int else int(ms), 1000)
+    return (_BASE.get(sec) or _second(sec)) + _MS[milli]
 
 
 def from_us(us: int | str) -> datetime:
-    return from_epoch_us(us if us.__class__ is int else int(us))
+    ms, micro = divmod(us if us.__class__ is int else int(us), 1000)
+    sec, milli = divmod(ms, 1000)
+    t = (_BASE.get(sec) or _second(sec)) + _MS[milli]
+    return t + _US[micro] if micro else t  # venues' microseconds are often whole ms
 
 
 def from_seconds_text(text: str | float) -> datetime:
@@ -112,10 +121,10 @@ def from_iso(text: str) -> datetime:
 
 
 _new = object.__new__
-_set_dict = object.__setattr__
 _slots = BaseModel.__dict__
-_set_fields = _slots["__pydantic_fields_set__"].__set__  # the slot descriptors' setters:
-_set_extra = _slots["__pydantic_extra__"].__set__  # cheaper than object.__setattr__
+_set_dict = _slots["__dict__"].__set__  # the slot descriptors' setters:
+_set_fields = _slots["__pydantic_fields_set__"].__set__  # cheaper than object.__setattr__
+_set_extra = _slots["__pydantic_extra__"].__set__
 _set_private = _slots["__pydantic_private__"].__set__
 _FIELDS = frozenset(("exchange", "symbol", "trade_id", "price", "size", "side", "time"))
 
@@ -138,18 +147,32 @@ def trade(
         raise ValueError(f"bad trade id or symbol: {trade_id!r} {symbol!r}")
     if when.tzinfo is not UTC:
         when = to_utc(when)
+    # ``decimal_str``'s fast path, inline (a call costs more than the check); the rest there.
+    if not (
+        price.__class__ is str
+        and len(price) < 300
+        and price.isascii()
+        and price.replace(".", "", 1).isdigit()
+    ):
+        price = decimal_str(price)
+    if not (
+        size.__class__ is str
+        and len(size) < 300
+        and size.isascii()
+        and size.replace(".", "", 1).isdigit()
+    ):
+        size = decimal_str(size)
     m = _new(Trade)
     _set_dict(
         m,
-        "__dict__",
         {
             "schema_version": 1,
             "type": "trade",
             "exchange": exchange,
             "symbol": symbol,
             "trade_id": tid,
-            "price": decimal_str(price),
-            "size": decimal_str(size),
+            "price": price,
+            "size": size,
             "side": _SIDE.get(side, "unknown"),
             "time": when,
         },
@@ -160,12 +183,17 @@ def trade(
     return m
 
 
+def _utf8(text: str) -> str:
+    """``text`` as valid UTF-8 (a lone surrogate from a hostile frame becomes ``?``)."""
+    return text.encode("utf-8", errors="replace").decode("utf-8")
+
+
 def dead_letter(venue: str, text: str, exc: BaseException, stage: str = "collect") -> DeadLetter:
     return DeadLetter(
         stage=stage,
         source=venue,
-        reason=f"malformed frame: {type(exc).__name__}: {exc}"[:2000],
-        payload=text[:20000],
+        reason=_utf8(f"malformed frame: {type(exc).__name__}: {exc}"[:2000]),
+        payload=_utf8(text[:20000]),
     )
 
 
@@ -180,6 +208,46 @@ def loads(text: str) -> Any:
 
 fast_loads = orjson.loads
 """Plain JSON (orjson: 3-4x faster than ``json``), for venues whose prices are strings."""
+
+
+# -- one-trade frames read without a JSON parser ------------------------------------------------
+# Fragments for ``layout`` templates, each matching a strict subset of the JSON it stands for
+# (possessive: a frame that does not match fails fast).
+JSON_STR = r'"[ !#-\[\]-~]*+"'
+"""A JSON string of printable ASCII without escapes (its value is its text between quotes)."""
+JSON_INT = r"(?!0[0-9])[0-9]{1,18}+"
+"""A non-negative JSON integer below 10**18 (its value is ``int`` of its text; orjson would
+give a float for one beyond 64 bits)."""
+JSON_NUM = r"(?!0[0-9])[0-9]{1,21}+(?:\.[0-9]{1,20}+)?"
+"""A non-negative JSON number, no exponent, short enough to be a finite float64."""
+DIGITS = r"[0-9.]{1,64}+"
+"""Decimal text inside a JSON string (``trade`` then checks it as it checks any price)."""
+_HOLE = re.compile(r"<(\w+)>")
+Matcher = Callable[[str], "re.Match[str] | None"]
+
+
+def layout(template: str, **holes: str) -> tuple[Matcher, Matcher]:
+    """Matchers of frames written exactly like ``template`` (compact JSON, the keys in the
+    venue's order), and of the same with Python's ``json`` separators (``": "``, ``", "``).
+
+    ``<name>`` in the template is the regular expression ``holes[name]`` (groups there are the
+    match's groups); the rest is literal and must not hold ``:`` or ``,`` inside its strings.
+    With holes that match strict subsets of JSON values (``JSON_STR``, ``JSON_INT``...) every
+    matching text is valid JSON whose parse is known, so a venue reads its usual one-trade frame
+    with one match instead of a JSON parse and a walk through dicts; anything else (another
+    layout, spacing or key order, an escape, a negative or huge number) does not match and goes
+    the general way."""
+    pieces = _HOLE.split(template)
+
+    def compile_(colon: str, comma: str) -> Matcher:
+        return re.compile(
+            "".join(
+                holes[piece] if i % 2 else re.escape(piece.replace(":", colon).replace(",", comma))
+                for i, piece in enumerate(pieces)
+            )
+        ).fullmatch
+
+    return compile_(":", ","), compile_(": ", ", ")
 
 
 async def get_json(http: httpx.AsyncClient, path: str, params: dict[str, Any]) -> Any:

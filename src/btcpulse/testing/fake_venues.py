@@ -15,6 +15,12 @@ from typing import Any, ClassVar
 from btcpulse.timeutil import to_epoch_us, utcnow
 
 
+def _dumps(obj: Any) -> str:
+    """A frame as the venues write it: compact JSON (as in the recordings under
+    ``tests/fixtures/market/``), not Python's ``", "`` / ``": "`` spacing."""
+    return json.dumps(obj, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class TapeTrade:
     trade_id: int
@@ -68,7 +74,7 @@ class CoinbaseProto(Protocol):
     def _msg(self, state: dict[str, Any], channel: str, events: list[Any]) -> str:
         seq = state["seq"]
         state["seq"] = seq + 1
-        return json.dumps(
+        return _dumps(
             {
                 "channel": channel,
                 "client_id": "",
@@ -136,9 +142,9 @@ class BinanceProto(Protocol):
             return [], False
         if msg.get("method") == "SUBSCRIBE":
             state["streams"] = list(msg.get("params", []))
-            return [json.dumps({"result": None, "id": msg.get("id")})], True
+            return [_dumps({"result": None, "id": msg.get("id")})], True
         if msg.get("method") == "LIST_SUBSCRIPTIONS":
-            return [json.dumps({"result": state.get("streams", []), "id": msg.get("id")})], False
+            return [_dumps({"result": state.get("streams", []), "id": msg.get("id")})], False
         return [], False
 
     @staticmethod
@@ -161,8 +167,8 @@ class BinanceProto(Protocol):
         native = symbol.replace("-", "")
         data = {"e": "aggTrade", "E": ms(t.time) + 1, "s": native, **self._agg(t)}
         if str(state.get("path", "")).startswith("/stream"):
-            return json.dumps({"stream": f"{native.lower()}@aggTrade", "data": data})
-        return json.dumps(data)
+            return _dumps({"stream": f"{native.lower()}@aggTrade", "data": data})
+        return _dumps(data)
 
     def rest(
         self, path: str, q: dict[str, str], happened: list[TapeTrade], symbol: str, now: datetime
@@ -185,7 +191,7 @@ class KrakenProto(Protocol):
 
     def on_connect(self, state: dict[str, Any]) -> list[str]:
         status = {"version": "2.0.0", "system": "online", "api_version": "v2", "connection_id": 1}
-        return [json.dumps({"channel": "status", "type": "update", "data": [status]})]
+        return [_dumps({"channel": "status", "type": "update", "data": [status]})]
 
     def answer(self, msg: Any, state: dict[str, Any], symbol: str) -> tuple[list[str], bool]:
         if not isinstance(msg, dict):
@@ -193,12 +199,12 @@ class KrakenProto(Protocol):
         now = iso(utcnow())
         base = {"time_in": now, "time_out": now, "req_id": msg.get("req_id")}
         if msg.get("method") == "ping":
-            return [json.dumps({"method": "pong", **base})], False
+            return [_dumps({"method": "pong", **base})], False
         if msg.get("method") != "subscribe":
             return [], False
         params = msg.get("params", {})
         replies = [
-            json.dumps(
+            _dumps(
                 {
                     "method": "subscribe",
                     "result": {
@@ -215,7 +221,7 @@ class KrakenProto(Protocol):
         return replies, params.get("channel") == "trade"
 
     def heartbeat(self, state: dict[str, Any], symbol: str) -> str | None:
-        return json.dumps({"channel": "heartbeat"})
+        return _dumps({"channel": "heartbeat"})
 
     def trades(
         self, batch: list[TapeTrade], state: dict[str, Any], symbol: str, snapshot: bool
@@ -263,12 +269,12 @@ class BitstampProto(Protocol):
             return [], False
         if msg.get("event") == "bts:heartbeat":
             reply = {"event": "bts:heartbeat", "channel": "", "data": {"status": "success"}}
-            return [json.dumps(reply)], False
+            return [_dumps(reply)], False
         if msg.get("event") != "bts:subscribe":
             return [], False
         channel = str(msg.get("data", {}).get("channel", ""))
         reply = {"event": "bts:subscription_succeeded", "channel": channel, "data": {}}
-        return [json.dumps(reply)], channel.startswith("live_trades_")
+        return [_dumps(reply)], channel.startswith("live_trades_")
 
     def trades(
         self, batch: list[TapeTrade], state: dict[str, Any], symbol: str, snapshot: bool
@@ -288,7 +294,7 @@ class BitstampProto(Protocol):
             "sell_order_id": t.trade_id * 10 + 1,
         }
         pair = symbol.replace("-", "").lower()
-        return json.dumps({"data": data, "channel": f"live_trades_{pair}", "event": "trade"})
+        return _dumps({"data": data, "channel": f"live_trades_{pair}", "event": "trade"})
 
     def rest(
         self, path: str, q: dict[str, str], happened: list[TapeTrade], symbol: str, now: datetime

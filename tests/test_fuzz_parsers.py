@@ -349,6 +349,10 @@ BROKE: dict[str, tuple[Callable[[], Outcome], int, str]] = {
     "kraken: a text frame with a lone surrogate (was ValidationError out of Venue.parse)": (
         lambda: _frame("kraken", '{"channel":"trade","data":[{"symbol":"\ud800"'), 0, "malformed"
     ),
+    "coinbase: a list as product_id (was a Trade whose symbol is a list)": (lambda: _frame(
+        "coinbase", '{"channel":"market_trades","events":[{"trades":['
+        + TRADE.replace(TIME, SANE).replace('"BTC-USD"', '[""]') + "]}]}"
+    ), 0, "bad trade id or symbol"),
     "engine: a bar of 17 s (was ValueError: the whole batch failed, after every restart)": (
         lambda: _engine_batch((BAR % 17).encode()), 0, "divide a day"
     ),

@@ -144,7 +144,7 @@ def trade(
     ``Trade.model_construct`` does, minus its generic work (a test compares the result with a
     validated ``Trade`` on every recorded frame)."""
     tid = trade_id if trade_id.__class__ is str else str(trade_id)
-    if not tid or len(tid) > 128 or not symbol or len(symbol) > 32:
+    if not tid or len(tid) > 128 or symbol.__class__ is not str or not symbol or len(symbol) > 32:
         raise ValueError(f"bad trade id or symbol: {trade_id!r} {symbol!r}")
     if when.tzinfo is not UTC:
         when = to_utc(when)

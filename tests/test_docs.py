@@ -128,10 +128,10 @@ def test_events_show_topics_fields_types_and_schema_version() -> None:
         assert f"`schema_version: {version}`" in en
         for name in model.model_fields:
             assert f"| `{name}` |" in en
-    assert "| `price` | `str` | required | decimal string, finite, ≥ 0 |" in en
+    assert "| `price` | `str` | required | decimal string, finite as a float64, ≥ 0 |" in en
     assert '| `side` | `Literal["buy", "sell", "unknown"]` | `"unknown"` |' in en
     assert "| `time_estimated` | `bool` | `false` |" in en
-    assert "| `price` | `str` | obligatoire | nombre décimal en texte, fini, ≥ 0 |" in fr
+    assert "| `price` | `str` | obligatoire | décimal en texte, fini en float64, ≥ 0 |" in fr
 
 
 def test_replace_block_replaces_only_between_its_markers() -> None:

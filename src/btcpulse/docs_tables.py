@@ -167,7 +167,11 @@ FIELD_NOTES_FR: dict[str, str] = {
 
 VALIDATOR_NOTES: dict[str, tuple[str, str]] = {
     "_aware": ("UTC, timezone-aware", "UTC, avec fuseau"),
-    "_decimal_string": ("decimal string, finite, ≥ 0", "nombre décimal en texte, fini, ≥ 0"),
+    "_decimal_string": (
+        "decimal string, finite as a float64, ≥ 0",
+        "décimal en texte, fini en float64, ≥ 0",
+    ),
+    "_tiles_a_day": ("divides a day (86,400 s)", "divise un jour (86 400 s)"),
 }
 
 T: dict[str, tuple[str, str]] = {

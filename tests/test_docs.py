@@ -57,7 +57,7 @@ def _section(text: str, table: str) -> str:
 
 def test_every_table_topic_event_and_described_field_has_a_role() -> None:
     assert missing_roles(metadata) == [], (
-        "add the missing lines to the dictionaries of src/btcpulse/docs_tables.py"
+        "add the missing lines to the dictionaries of src/btcpulse/docs_roles.py"
     )
 
 

@@ -85,7 +85,7 @@ def _source(store: Store) -> dict[str, Any] | None:
 
 @pytest.mark.timeout(1800)  # the long variant (BTCPULSE_KILLS / BTCPULSE_LONG)
 def test_news_source_down_then_back_loses_nothing(tmp_path: Path) -> None:
-    outage_s = 180.0 if long_run() else 8.0
+    outage_s = 180.0 if long_run() else 20.0  # longer than a backoff step (<= 16 s here)
     s = world_settings(tmp_path / "w")
     store, bus = open_world(s)
     now = datetime.now(UTC)

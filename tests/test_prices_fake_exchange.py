@@ -195,7 +195,10 @@ def test_replayed_recordings_are_collected(
             c = _collector(venue, fake, settings, store, bus)
             stop = asyncio.Event()
             task = asyncio.create_task(c.run(stop))
-            await until(lambda: c.stats.messages >= len(frames) + 1, what="every frame")
+            await until(
+                lambda: c.stats.messages >= len(frames) + 1 and c.stats.trades >= trades,
+                what="every frame and its trades",
+            )
             stop.set()
             await asyncio.wait_for(task, 10)
             return c

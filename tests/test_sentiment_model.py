@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import SHARED
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from btcpulse.analytics.sentiment import SentimentScorer, label_for
@@ -76,6 +78,32 @@ def test_fast_path_equals_feature_sum(model: LinearSentimentModel) -> None:
     """Scoring pre-sums token features; the result must equal summing every named feature."""
     texts = [*HEADLINES, "Zyxwv unseen-token headline 2031", "Solana\u2019s DeFi TVL drops 40%"]
     index = model._index  # white-box check of the fast path
+    weights = model._weights
+    for text, p in zip(texts, model.probabilities(texts), strict=True):
+        logits = sum((weights[index[f]] for f in features(text)), np.zeros(3))
+        q = np.exp(logits - logits.max())
+        np.testing.assert_allclose(p, q / q.sum(), rtol=1e-9, atol=1e-12)
+
+
+words = st.sampled_from(
+    ["bitcoin", "rallies", "hack", "stolen", "profit", "rose", "ETF", "the", "falls", "record"]
+)
+headline = st.lists(
+    st.one_of(words, st.text(min_size=1, max_size=8), st.sampled_from(["$100k", "40%", "2,031"])),
+    max_size=12,
+).map(" ".join)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(texts=st.lists(headline, min_size=1, max_size=20))
+def test_vectorised_scoring_equals_the_feature_sum(
+    model: LinearSentimentModel, texts: list[str]
+) -> None:
+    """Any text, any batch: the vectorised path (hashed keys, pre-summed rows) gives the
+    probabilities of summing every named feature of :func:`features` one text at a time."""
+    index = model._index
     weights = model._weights
     for text, p in zip(texts, model.probabilities(texts), strict=True):
         logits = sum((weights[index[f]] for f in features(text)), np.zeros(3))

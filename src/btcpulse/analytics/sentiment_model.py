@@ -20,13 +20,15 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
+import polars as pl
 
+from btcpulse.analytics.hash_index import HashIndex, combine
 from btcpulse.analytics.sentiment import NEUTRAL_BAND, label_for
 
 MODEL_VERSION = "crypto-lin-1"
@@ -73,10 +75,33 @@ def in_holdout(text: str) -> bool:
     return int(h[:8], 16) % 5 == 0
 
 
+_FROM = [chr(c) for c in _TRANSLATE]
+_TO = [str(v) for v in _TRANSLATE.values()]
+
+
+def _token_expr(text: pl.Expr) -> pl.Expr:
+    return (
+        text.fill_null("")
+        .str.replace_many(_FROM, _TO)
+        .str.normalize("NFKC")
+        .str.to_lowercase()
+        .str.replace_all(_NUMBER.pattern, "0")
+        .str.extract_all(_TOKEN.pattern)
+    )
+
+
+def token_lists(texts: Sequence[str]) -> pl.Series:
+    """The tokens of every text (a ``list[str]`` series), cut in one vectorised pass: quotes and
+    dashes unified, NFKC, lower case, every number as ``0``, then words, ``0`` and the symbols
+    ``$ % € £ ! ? + -``. Training and scoring both cut text here, so they always agree."""
+    frame = pl.DataFrame({"t": list(texts)}, schema={"t": pl.String})
+    return frame.select(_token_expr(pl.col("t")))["t"]
+
+
 def tokens(text: str) -> list[str]:
-    """Lower-cased words, numbers (all as ``0``) and the symbols ``$ % € £ ! ? + -``."""
-    text = unicodedata.normalize("NFKC", text.translate(_TRANSLATE)).lower()
-    return _TOKEN.findall(_NUMBER.sub("0", text))
+    """The tokens of one text (see :func:`token_lists`)."""
+    out: list[str] = token_lists([text]).to_list()[0]
+    return out
 
 
 def domain(toks: Sequence[str]) -> str:
@@ -112,6 +137,47 @@ def features(text: str) -> list[str]:
     for t in toks:
         feats.extend(local_features(t, dom))
     return feats
+
+
+_SEED = 0x5EED
+
+
+def _hashes(values: pl.Series | Sequence[str]) -> np.ndarray:
+    """64-bit hashes of strings (polars' hash: stable within a process, which is all the
+    lookup tables need: they are built when the model is loaded)."""
+    s = values if isinstance(values, pl.Series) else pl.Series(values=list(values), dtype=pl.String)
+    out: np.ndarray = s.hash(seed=_SEED).to_numpy()
+    return out
+
+
+_DOMAIN_CODE = {"c": 0xC0FFEE, "g": 0x6E6E6E}
+
+
+def _domain_codes(doms: Sequence[str] | np.ndarray) -> np.ndarray:
+    return np.where(np.asarray(doms) == "c", _DOMAIN_CODE["c"], _DOMAIN_CODE["g"]).astype(np.uint64)
+
+
+def _pair_keys(
+    doms: Sequence[str] | np.ndarray,
+    first: Sequence[str] | np.ndarray,
+    second: Sequence[str] | np.ndarray,
+) -> np.ndarray:
+    """Keys of word pairs in a domain; words as strings or as their :func:`_hashes`."""
+    a = (
+        first
+        if isinstance(first, np.ndarray) and first.dtype == np.uint64
+        else _hashes(list(first))
+    )
+    b = (
+        second
+        if isinstance(second, np.ndarray) and second.dtype == np.uint64
+        else _hashes(list(second))
+    )
+    return combine(1, _domain_codes(doms), a, b)
+
+
+def _word_keys(doms: Sequence[str] | np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    return combine(2, _domain_codes(doms), hashes)
 
 
 class _Index(dict[str, int]):
@@ -160,21 +226,60 @@ class LinearSentimentModel:
         index.missing = len(names)  # an all-zero row, appended below
         self._index = index
         self.meta = meta
-        # Pre-sum the token-local features (word, domain copy, character n-grams) of every word
-        # the model knows, per domain: a known word then costs one row instead of ~30. Words
-        # first seen while scoring get a row on the fly (up to DYNAMIC_ROWS, then reset).
+        # Scoring sums weight rows found by 64-bit keys (see _lookup_rows), so the features a
+        # headline shares with others are pre-summed into one row each:
+        # - a word pair and its domain copy ("a b" + "c:a b"), per domain;
+        # - a known word's local features (word, domain copy, character n-grams), per domain.
+        # Words first seen while scoring get a row on the fly (up to DYNAMIC_ROWS, then reset).
+        pairs = sorted({n.partition(":")[2] if ":" in n else n for n in names if " " in n})
         words = [n for n in names if n and ":" not in n and " " not in n and n[0] != "#"]
-        base = len(names) + 1
-        table = np.zeros((base + 2 * len(words) + self.DYNAMIC_ROWS, weights.shape[1]))
-        table[: len(names)] = weights
+        width = weights.shape[1]
+        zero = index.missing
+        table = np.zeros((zero + 1 + 2 * len(pairs) + 2 * len(words) + self.DYNAMIC_ROWS, width))
+        table[:zero] = weights
         self._weights = table
-        self._known: dict[str, dict[str, int]] = {"c": {}, "g": {}}
-        self._next = base
+        self._next = zero + 1
+        get = index.get
+        # Pair rows, per domain: the pair's weights plus its domain copy's.
+        found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for dom in ("c", "g"):
-            for w in words:
-                row = self._token_row(w, dom)
-                if row != index.missing:
-                    self._known[dom][w] = row
+            plain = np.array([get(pr, zero) for pr in pairs], dtype=np.int64)
+            copy = np.array([get(dom + ":" + pr, zero) for pr in pairs], dtype=np.int64)
+            used = np.flatnonzero((plain != zero) | (copy != zero))
+            found[dom] = used, self._append(table[plain[used]] + table[copy[used]])
+        split = [pr.partition(" ") for pr in pairs]
+        firsts = _hashes([x for x, _, _ in split])
+        seconds = _hashes([y for _, _, y in split])
+        used_all = np.concatenate([found["c"][0], found["g"][0]])
+        self._pairs = HashIndex(
+            _pair_keys(
+                np.repeat(np.array(["c", "g"]), [len(found["c"][0]), len(found["g"][0])]),
+                firsts[used_all],
+                seconds[used_all],
+            ),
+            np.concatenate([found["c"][1], found["g"][1]]),
+            default=zero,
+        )
+        # Word rows, per domain: the word's local features summed (words with none are left
+        # out: they score as unknown words do, with the zero row).
+        self._known: dict[str, dict[str, int]] = {"c": {}, "g": {}}
+        for dom in ("c", "g"):
+            feats = [[i for i in map(get, local_features(w, dom)) if i is not None] for w in words]
+            has = [k for k, f in enumerate(feats) if f]
+            flat = np.array([i for k in has for i in feats[k]], dtype=np.int64)
+            starts = np.cumsum([0] + [len(feats[k]) for k in has[:-1]], dtype=np.int64)
+            sums = np.add.reduceat(table[flat], starts, axis=0) if has else np.zeros((0, width))
+            rows = self._append(sums)
+            self._known[dom] = {words[k]: int(r) for k, r in zip(has, rows, strict=True)}
+        known = [(d, w, r) for d, rows_ in self._known.items() for w, r in rows_.items()]
+        self._words = HashIndex(
+            _word_keys([d for d, _, _ in known], _hashes([w for _, w, _ in known])),
+            np.array([r for *_, r in known], dtype=np.int64),
+            default=-1,
+        )
+        self._bos, self._eos = (int(h) for h in _hashes(["<s>", "</s>"]))
+        self._bias = {d: index[f"_bias_{d}"] for d in ("c", "g")}
+        self._crypto = _hashes(sorted(_CRYPTO))
         self._static_end = self._next
         self._rows: dict[str, _TokenRows] = {}
         self._reset_dynamic()
@@ -184,6 +289,13 @@ class LinearSentimentModel:
     def _reset_dynamic(self) -> None:
         self._next = self._static_end
         self._rows = {d: _TokenRows(self, d, known) for d, known in self._known.items()}
+
+    def _append(self, rows: np.ndarray) -> np.ndarray:
+        """Store rows after the last used one; their row numbers."""
+        at = np.arange(self._next, self._next + len(rows), dtype=np.int64)
+        self._weights[at] = rows
+        self._next += len(rows)
+        return at
 
     def _token_row(self, tok: str, dom: str) -> int:
         """Row holding the sum of ``tok``'s local-feature weights (zero row when none is known)."""
@@ -207,28 +319,59 @@ class LinearSentimentModel:
             meta = json.loads(bytes(z["meta"]).decode("utf-8"))
         return cls(str(meta.get("version", MODEL_VERSION)), data=data)
 
-    def _indices(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _lookup_rows(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(headline number, weight row) of every summand, in a fixed order per headline (domain
+        bias, word pairs, words), whatever else is in the batch."""
         if self._next - self._static_end >= self.DYNAMIC_ROWS:
             self._reset_dynamic()
-        lookup = self._index.__getitem__
-        rows = {d: r.__getitem__ for d, r in self._rows.items()}
-        flat: list[int] = []
-        starts: list[int] = []
-        for text in texts:
-            starts.append(len(flat))
-            toks = tokens(text)
-            dom = domain(toks)
-            flat.extend(map(lookup, context_features(toks, dom)))
-            flat.extend(map(rows[dom], toks))
-        return np.array(flat, dtype=np.intp), np.array(starts, dtype=np.intp)
+        n = len(texts)
+        lists = pl.DataFrame({"t": list(texts)}, schema={"t": pl.String}).select(
+            _token_expr(pl.col("t"))
+        )
+        lens = lists.select(pl.col("t").list.len())["t"].to_numpy().astype(np.int64)
+        tok = pl.col("t").explode().drop_nulls()  # an empty list explodes to one null
+        cut = lists.select(tok, h=tok.hash(seed=_SEED))
+        flat = cut["t"]
+        th = cut["h"].to_numpy()
+        of_tok = np.repeat(np.arange(n), lens)
+        is_c = np.zeros(n, dtype=bool)
+        is_c[of_tok[np.isin(th, self._crypto)]] = True
+        doms = np.where(is_c, "c", "g")
+        # Each headline padded as <s> tokens </s>; a pair starts at every position but </s>.
+        width = lens + 2
+        start = np.cumsum(width) - width
+        padded = np.empty(int(width.sum()), dtype=np.uint64)
+        padded[np.arange(len(th)) + 2 * of_tok + 1] = th
+        padded[start] = self._bos
+        padded[start + lens + 1] = self._eos
+        first = np.ones(len(padded), dtype=bool)
+        first[start + lens + 1] = False
+        at = np.flatnonzero(first)
+        of_pair = np.repeat(np.arange(n), lens + 1)
+        pair_rows = self._pairs.lookup(_pair_keys(doms[of_pair], padded[at], padded[at + 1]))
+        tok_rows = self._words.lookup(_word_keys(doms[of_tok], th))
+        unknown = np.flatnonzero(tok_rows < 0)
+        if len(unknown):
+            rows = self._rows
+            tok_rows[unknown] = [
+                rows[d][t]
+                for d, t in zip(doms[of_tok[unknown]], flat.gather(unknown).to_list(), strict=True)
+            ]
+        bias = np.where(is_c, self._bias["c"], self._bias["g"])
+        owner = np.concatenate([np.arange(n), of_pair, of_tok])
+        return owner, np.concatenate([bias, pair_rows, tok_rows])
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """``len(texts) x 3`` class probabilities (negative, neutral, positive)."""
-        if not texts:
+        n = len(texts)
+        if not n:
             return np.zeros((0, 3))
-        flat, starts = self._indices(texts)
-        # Every headline has at least its domain-bias feature, so no segment is empty.
-        logits = np.add.reduceat(self._weights[flat], starts, axis=0)
+        owner, rows = self._lookup_rows(texts)
+        w = self._weights[rows]
+        # bincount adds in array order, so each headline's sum is the same in any batch.
+        logits = np.stack(
+            [np.bincount(owner, weights=w[:, k], minlength=n) for k in range(w.shape[1])], axis=1
+        )
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         out: np.ndarray = p / p.sum(axis=1, keepdims=True)

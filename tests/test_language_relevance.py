@@ -3,12 +3,13 @@ on real headlines from the committed feeds."""
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 from conftest import FIXTURES
 
 from btcpulse.analytics.language import CANDIDATES, _encode, classify, detect_language
-from btcpulse.analytics.relevance import relevant
+from btcpulse.analytics.relevance import is_relevant, relevant
 from btcpulse.collectors.news.feeds import parse_feed
 from btcpulse.timeutil import utcnow
 
@@ -40,6 +41,39 @@ def test_detection_matches_py3langid_exactly() -> None:
     for text, lab, c in zip(texts, labels, conf.tolist(), strict=True):
         ref_lab, ref_conf = ident.classify(_encode(text))
         assert (lab, c) == (ref_lab, pytest.approx(ref_conf, abs=1e-4))
+
+
+def test_detection_matches_py3langid_on_edge_cases_and_ignores_the_batch() -> None:
+    """Repeated n-grams (counts of 1, 2 and more), capitals, decomposed accents, texts cut at
+    MAX_BYTES, empty text: the same as py3langid, and each text's result (bit for bit) does
+    not depend on the texts it is batched with."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    ident.set_languages(list(CANDIDATES))
+    texts = [
+        "the the the the the bitcoin bitcoin",
+        "BITCOIN PRICE FALLS BELOW $90K AS ETF OUTFLOWS GROW",
+        "Re\u0301glementation des cryptomonnaies en Europe",
+        "é" * 300,
+        "ab" * 200,
+        "x",  # no n-gram of the model: py3langid then reports a uniform guess, we the prior
+        "",
+        "日本語のテキスト" * 20,
+        *OTHER_LANGUAGES.values(),
+    ]
+    labels, conf = classify(texts)
+    for text, lab, c in zip(texts, labels, conf.tolist(), strict=True):
+        if len(text) > 1:
+            ref_lab, ref_conf = ident.classify(_encode(text))
+            assert (lab, c) == (ref_lab, pytest.approx(ref_conf, abs=1e-4))
+        elif not text:
+            assert (lab, c) == ("", 0.0)
+        alone_lab, alone_conf = classify([text])
+        assert alone_lab == [lab] and alone_conf.tobytes() == np.float32(c).tobytes()
+    reversed_labels, reversed_conf = classify(texts[::-1])
+    assert reversed_labels == labels[::-1]
+    assert reversed_conf.tobytes() == conf[::-1].tobytes()
 
 
 def test_real_english_headlines_and_other_languages() -> None:
@@ -97,3 +131,18 @@ def test_relevance_on_the_committed_feeds_is_vectorised_and_null_safe() -> None:
     assert (
         relevant(pl.Series([None], dtype=pl.String), pl.Series([None], dtype=pl.String))[0] is False
     )
+
+
+def test_relevance_is_the_same_in_eager_lazy_and_grouped_queries() -> None:
+    items = _fixture_items()
+    df = pl.DataFrame(
+        {"title": [t for t, _ in items], "summary": [s for _, s in items]}
+    ).with_columns(group=pl.int_range(pl.len()) % 3)
+    rule = is_relevant(pl.col("title"), pl.col("summary"))
+    eager = df.select(rule)
+    assert eager.columns == ["title"] and eager.dtypes == [pl.Boolean]
+    lazy = df.lazy().select(rule).collect()
+    assert eager.equals(lazy)
+    grouped = df.group_by("group").agg(rule.sum().alias("n")).sort("group")
+    expected = df.with_columns(rule.alias("r")).group_by("group").agg(pl.col("r").sum().alias("n"))
+    assert grouped.equals(expected.sort("group").cast({"n": grouped["n"].dtype}))

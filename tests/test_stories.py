@@ -183,3 +183,90 @@ def test_story_pairs_titles_only() -> None:
     # CoinDesk descriptions as parse_feed gives them today (empty): measured F1 0.92
     precision, _, f1 = pairwise_scores(DEFAULT_THRESHOLD, descriptions=False)
     assert precision == 1.0 and f1 >= 0.8
+
+
+# --- the vectorised pieces against the regular expressions they stand for --------------------
+
+_TRICKY = [  # separators (curly quotes, dashes, no-break space...), non-ASCII letters, casing
+    "Bitcoin ETF\u2019s \u201capproval\u201d \u2014 SEC\u2026 100K\u00a0\u20ac5 \u00a33 \u00a9"
+    " \u00abx\u00bb \u2022 x\u2013y",
+    "\u03a3\u039f\u03a6\u0399\u0391\u03a3 \u0391\u03a3\u2019\u0392 \u0130stanbul K\u212aelvin"
+    " \ufb01nance stra\u00dfe CAF\u00c9 na\u00efve \u5317\u4eac \u0661\u0662 \u00b2\u00b3"
+    " \u216b e\u0301",
+    "emoji\U0001f680rocket x_y co.uk a\u200bb tab\tnew\nline don't it's 2025 100k tokenizations",
+    "",
+    "supercalifragilisticexpialidocious antidisestablishmentarianism " + "z" * 40,
+    "ends with a letter",
+    "Starts with one",
+]
+
+
+def test_words_match_the_regex() -> None:
+    from btcpulse.analytics.story_words import _WORD, cut_words
+
+    texts = pl.Series([*_TRICKY, None, *reversed(_TRICKY)])
+    codes, text, strings, text_long = cut_words(texts)
+    short = [int(c).to_bytes(8, "little").rstrip(b"\0").decode() for c in codes]
+    longer = strings.to_pylist()
+    got = sorted([*zip(text.tolist(), short, strict=True), *zip(text_long, longer, strict=True)])
+    words = texts.fill_null("").str.to_lowercase().str.extract_all(_WORD).to_list()
+    assert got == sorted((i, w) for i, ws in enumerate(words) for w in ws)
+
+
+def test_stems_and_term_numbers_match_the_regex() -> None:
+    from btcpulse.analytics.story_words import _STEM, _STOPWORDS, vocabulary
+
+    words = pl.Series(
+        "_raw",
+        "tokenizations tokenization token tokens charters charter approvals approv abs abcs ises"
+        " sss ations als izes rising ring things thing sings sing bed beds es s ed 42 4g 2025 x"
+        " the reportedly yesterday r\u00e9gulations \u00e9tats \u03c3\u03bf\u03c6\u03b9\u03b1\u03c2"
+        " na\u00efves \ufb01nances \u5317\u4eacs \u00b2\u00b3s \u00e9t\u00e9s caf\u00e9s"
+        " organisations organization realizing realising fixed fixes boxes aa aaa aaaa aaaas"
+        " supercalifragilisticexpialidocious antidisestablishmentarianisms".split(),
+    )
+    kept = (
+        words.to_frame()
+        .with_row_index("_d")
+        .filter(
+            (pl.col("_raw").str.len_bytes() > 1)
+            & ~pl.col("_raw").is_in(list(_STOPWORDS))
+            & ~pl.col("_raw").str.contains(r"^\d+$")
+        )
+    )
+    ranks = kept["_raw"].str.replace(_STEM, "${1}").rank("dense").to_list()
+    want = [0] * words.len()
+    for d, rank in zip(kept["_d"], ranks, strict=True):
+        want[d] = rank
+    assert vocabulary(words).tolist() == want
+
+
+def test_dense_rank_matches_polars() -> None:
+    from btcpulse.analytics.story_words import _dense_rank
+
+    words = ["b", "a", "ab", "abcdefgh", "abcdefghi", "abcdefgh", "é", "ea", "zz" * 8, "zz" * 9]
+    for strings in (words, [*words, "q" * 33], []):
+        series = pl.Series(strings, dtype=pl.String)
+        assert _dense_rank(series).tolist() == series.rank("dense").to_list()
+
+
+@settings(max_examples=25, deadline=None)
+@given(_stream(), st.lists(st.integers(0, 40), max_size=4), st.sampled_from([0.0, 0.3, 0.6]))
+def test_non_ascii_and_thresholds_batch_invariant(
+    items: pl.DataFrame, cuts: list[int], threshold: float
+) -> None:
+    accents = {"Tether": "Tethér", "bank": "bänk", "price": "prîce", "Circle": "ΣCircle"}
+    items = items.with_columns(pl.col("title").str.replace_many(accents))
+    whole = _assign_all(items, threshold)
+    assigned = _none()
+    bounds = sorted({0, items.height, *(c % (items.height + 1) for c in cuts)})
+    for lo, hi in itertools.pairwise(bounds):
+        batch = items.slice(lo, hi - lo)
+        out = assign_stories(assigned, batch, threshold)
+        assigned = pl.concat([assigned, batch.join(out, on="id")])
+    assert dict(assigned.select("id", "story_id").iter_rows()) == whole
+
+
+def test_window_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="window"):
+        assign_stories(_none(), _items([]), window=timedelta(0))

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from btcpulse.analytics.entities import ENTITIES_VERSION, entities_for
-from btcpulse.analytics.topics import TOPICS, TOPICS_VERSION, topics_for
+from btcpulse.analytics.topics import TOPICS, TOPICS_VERSION, fold_text, topics_for
 
 
 def _topics(title: str, summary: str | None = None) -> list[str]:
@@ -54,6 +54,35 @@ def test_topic_word_boundaries_and_exchange_senses() -> None:
     assert "regulation" in _topics("The Securities and Exchange Commission sues a firm")
     # the summary counts too
     assert _topics("Tether news", "The firm was hacked") == ["security_hacks"]
+
+
+def test_fold_text_lowers_strips_accents_and_glues_phrases() -> None:
+    texts = [
+        "À COURT TERME, les ÉTATS-UNIS",
+        "E\u0301tats-Unis: re\u0301gulation",  # decomposed accents
+        "Taux de hachage record; court-terme",
+        "Plain ASCII Headline, Nothing To Fold",
+        "Bitcoin\u2019s “rally”",  # non-ASCII but nothing to fold
+        None,
+        "",
+    ]
+    folded = pl.DataFrame({"t": texts}).select(fold_text(pl.col("t")))["t"].to_list()
+    assert folded == [
+        "a court_terme, les etats-unis",
+        "etats-unis: regulation",
+        "hashrate record; court_terme",
+        "plain ascii headline, nothing to fold",
+        "bitcoin\u2019s “rally”",
+        None,
+        "",
+    ]
+
+
+def test_exchange_counts_only_where_exchange_occurs() -> None:
+    assert "exchanges" in _topics("Exchange commission fines an exchange")
+    assert "exchanges" not in _topics("Exchange commission and foreign exchange desks")
+    assert "exchanges" in _topics("exchange", "foreign exchange")
+    assert "exchanges" not in _topics("Exchanged views", "an exchange-traded note")
 
 
 def test_entity_examples() -> None:

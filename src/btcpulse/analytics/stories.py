@@ -19,15 +19,24 @@ frequencies among the items of the ``PAIR_WINDOW`` that ends at it (itself inclu
 later batches cannot change. A late item (published before stored ones) may join their story;
 stored rows are never relabelled.
 
-Everything except the final walk up the "joins the story of" links is polars; that walk is a
-dict lookup per new item.
+Vectorised (numpy, polars, pyarrow), no Python loop per item or word: words are cut from the
+texts' bytes and hashed once, stemmed once per distinct word; windowed document frequencies
+come from sorted ``(term, item)`` keys by binary search; similarities are weight products summed
+per (new item, candidate) slot, rounded to 9 decimals; story links are followed by pointer
+jumping.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from btcpulse.analytics.story_words import arrow_strings, cut_words, spans, vocabulary
 
 PAIR_WINDOW = timedelta(hours=24)
 RECENT_WINDOW = 2 * PAIR_WINDOW
@@ -37,26 +46,14 @@ DEFAULT_THRESHOLD = 0.3
 TITLE_WEIGHT = 2.0
 STORIES_VERSION = "tfidf-2025.12-1"
 
-_STOPWORDS = frozenset(
-    """a about after against ahead all also am amid an and any are as at be been before being
-    below between both but by can could did do does during each few for from further had has
-    have having he her here hers him his how i if in into is it its itself just me more most my
-    new no nor not now of off on once only or other our out over own same says say said she
-    should so some such than that the their them then there these they this those through to
-    too under until up us very was we were what when where which while who whom why will with
-    would you your week weeks day days today yesterday year years report reports reportedly via
-    le la les un une des du de et en au aux pour par sur dans avec est sont qui que ce cette
-    ses son sa leur leurs plus pas ne il elle ils elles nous vous""".split()
-)
-# Light stemming: one common suffix off a stem of three letters or more (tokenized, tokenization
-# → token; charters → charter; approvals → approv).
-_STEM = (
-    r"^(\w{3,}?)"
-    r"(?:izations?|isations?|ations?|izing|ising|ized|ised|izes|ises|ize|ise|als?|ings?|ed|es|s)$"
-)
-
-_SPAN = 1 << 32  # (term, position) packed in one UInt64 sort key
 _IN = {"id": pl.String, "source": pl.String, "title": pl.String, "summary": pl.String}
+
+_Ints = npt.NDArray[np.int64]
+_Floats = npt.NDArray[np.float64]
+_Bools = npt.NDArray[np.bool_]
+_Words = npt.NDArray[np.uint64]
+_Texts = npt.NDArray[np.int32]
+_Terms = tuple[_Ints, _Ints, _Floats, _Ints]
 
 
 def _docs(recent: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
@@ -76,110 +73,119 @@ def _docs(recent: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
     return both.with_row_index("_k")
 
 
-def _terms(docs: pl.DataFrame) -> pl.DataFrame:
-    """``_key, tf`` sorted by ``_key`` = term number x ``_SPAN`` + ``_k``: normalised,
-    stop-worded, lightly stemmed terms; title words count twice."""
-
-    def words(col: str) -> pl.DataFrame:
-        text = pl.col(col).fill_null("").str.to_lowercase()
-        return docs.select("_k", text.str.extract_all(r"[\p{L}\p{N}]+").alias("_raw")).explode(
-            "_raw"
-        )
-
-    title, summary = words("title"), words("summary")
-    # Filtering and stemming run once per distinct token of the batch, not once per token.
-    vocabulary = (
-        pl.concat([title, summary])
-        .lazy()
-        .select(pl.col("_raw").unique())
-        .filter(
-            (pl.col("_raw").str.len_bytes() > 1)
-            & ~pl.col("_raw").is_in(list(_STOPWORDS))
-            & ~pl.col("_raw").str.contains(r"^\d+$")
-        )
-        .select("_raw", pl.col("_raw").str.replace(_STEM, "${1}").rank("dense").alias("_tid"))
-        .collect()
+def _terms(docs: pl.DataFrame) -> tuple[_Ints, _Ints, _Ints]:
+    """``(tid, k, tf)`` sorted by ``(tid, k)``: normalised, stop-worded, lightly stemmed terms
+    (``tid`` is the dense rank of the stem); title words count twice."""
+    n = docs.height
+    codes, text, strings, text_long = cut_words(pl.concat([docs["title"], docs["summary"]]))
+    short, long = pc.dictionary_encode(pa.array(codes)), pc.dictionary_encode(strings)
+    distinct = np.asarray(short.dictionary).view(np.uint8).reshape(-1, 8)
+    letters = distinct != 0  # a short word is its bytes up to the first zero
+    shorts = arrow_strings(distinct[letters], letters.sum(axis=1))
+    # Filtering and stemming run once per distinct word, not once per word.
+    distinct_words = pa.concat_arrays([shorts, long.dictionary.cast(pa.large_string())])
+    tid_of = vocabulary(pl.Series("_raw", distinct_words, dtype=pl.String))
+    tid = np.concatenate(
+        [tid_of[np.asarray(short.indices)], tid_of[len(shorts) + np.asarray(long.indices)]]
     )
-
-    def keyed(tokens: pl.DataFrame) -> pl.DataFrame:
-        return tokens.join(vocabulary, on="_raw").select(
-            (pl.col("_tid").cast(pl.UInt64) * _SPAN + pl.col("_k")).alias("_key")
-        )
-
-    title_keys = keyed(title)
-    keys = pl.concat([title_keys, title_keys, keyed(summary)]).sort("_key")
-    runs = keys["_key"].rle().struct.unnest()  # sorted: each run is one (term, item)
-    return runs.select(pl.col("value").alias("_key"), pl.col("len").cast(pl.Float64).alias("tf"))
-
-
-def _vectors(docs: pl.DataFrame, window_us: int) -> pl.DataFrame:
-    """``_k, _tid, w, _t, _new``: unit-length TF-IDF vectors with time-anchored IDF."""
-    times = docs["_t"]
-    lo = times.search_sorted(times - window_us, side="right").cast(pl.UInt64)
-    terms = _terms(docs)
-    key = terms["_key"]
-    tid, k = key // _SPAN, key % _SPAN
-    k_lo = lo.gather(k)
-    # Items holding the term among those of the window that ends at _k (itself included),
-    # from positions in the (term, _k)-sorted rows: no window function per term.
-    first = key.search_sorted(tid * _SPAN + k_lo, side="left").cast(pl.Int64)
-    seen = pl.int_range(1, terms.height + 1, dtype=pl.Int64, eager=True) - first
-    n_docs = (k.cast(pl.Int64) - k_lo.cast(pl.Int64) + 1).cast(pl.Float64)
-    idf = ((1.0 + n_docs) / (1.0 + seen.cast(pl.Float64))).log() + 1.0
-    w = (1.0 + terms["tf"].log()) * idf
-    norm = pl.DataFrame({"_k": k, "w2": w * w}).group_by("_k").agg(pl.col("w2").sum().sqrt())
-    norms = pl.Series([0.0] * docs.height, dtype=pl.Float64).scatter(norm["_k"], norm["w2"])
-    return pl.DataFrame(
-        {
-            "_k": k,
-            "_tid": tid,
-            "w": w / norms.gather(k),
-            "_t": times.gather(k),
-            "_new": docs["_new"].gather(k),
-        }
-    )
+    kept = pl.Series(tid > 0)
+    tid = pl.Series(tid).filter(kept).to_numpy()
+    text = pl.Series(np.concatenate([text, text_long])).filter(kept).to_numpy()
+    title = text < n
+    small = (int(tid.max(initial=0)) + 1) * max(n, 1) < 1 << 32
+    key = (tid * n + text - np.where(title, 0, n)).astype(np.uint32 if small else np.uint64)
+    key = np.sort(np.concatenate([key, pl.Series(key).filter(pl.Series(title)).to_numpy()]))
+    head = np.ones(key.size, np.bool_)
+    head[1:] = key[1:] != key[:-1]
+    at = np.flatnonzero(head)
+    tf = np.diff(np.append(at, key.size))
+    terms = key[at].astype(np.int64)
+    return terms // max(n, 1), terms % max(n, 1), tf.astype(np.int64)
 
 
-def _parents(vectors: pl.DataFrame, threshold: float, window_us: int) -> pl.DataFrame:
-    """For each new item, its most similar admissible predecessor at or above ``threshold``."""
-    day = pl.col("_t") // window_us
-    t_min = vectors.select(pl.col("_t").min()).item() if vectors.height else 0
-    base = int(t_min) // window_us - 1
+def _weights(tid: _Ints, k: _Ints, tf: _Ints, times: _Ints, span: int) -> tuple[_Floats, _Ints]:
+    """Unit-length TF-IDF weights of the ``(tid, k)`` terms, with time-anchored IDF; and for
+    each term, the position of the first term of its word in the IDF window."""
+    n = times.size
+    back = k - np.searchsorted(times, times - span, "right")[k]  # k minus the window's first
+    key = tid * n
+    key += k
+    # Items holding the term among those of the window that ends at k (itself included), from
+    # positions in the (tid, k)-sorted terms: ``1 + seen`` below.
+    first = np.searchsorted(key, key - back, "left")
+    ratio = back + 2.0  # 1 + the window's items (integers: the floats are exact)
+    ratio /= np.arange(2.0, key.size + 2.0) - first
+    idf = pl.Series(ratio).log().to_numpy() + 1.0  # polars' ``ln``: the reference's bits
+    logs = pl.Series(np.arange(int(tf.max(initial=0)) + 1, dtype=np.float64)).log().to_numpy()
+    w = logs[tf]  # ``ln`` of each distinct count, as polars computes it
+    w += 1.0
+    w *= idf
+    w2 = pl.DataFrame({"_k": pl.Series(k, dtype=pl.UInt64), "w2": w * w})
+    norm = w2.group_by("_k").agg(pl.col("w2").sum().sqrt())  # as the reference sums them
+    norms = np.zeros(n)
+    norms[norm["_k"].to_numpy()] = norm["w2"].to_numpy()
+    w /= norms[k]
+    return w, first
 
-    def cell(offset: int) -> pl.Expr:  # (term, time bucket) packed in one join key
-        return (pl.col("_tid") * _SPAN + (day - base + offset).cast(pl.UInt64)).alias("_cell")
 
-    query = vectors.lazy().filter(pl.col("_new")).select("_k", "w", "_t", cell(0))
-    cands = pl.concat(
-        [
-            vectors.lazy().select(
-                pl.col("_k").alias("_j"),
-                pl.col("w").alias("_wj"),
-                pl.col("_t").alias("_tj"),
-                pl.col("_new").alias("_nj"),
-                cell(d),
-            )
-            for d in (-1, 0, 1)
-        ]
-    )
-    return (
-        query.join(cands, on="_cell")
-        .filter(
-            (pl.col("_j") != pl.col("_k"))
-            & (~pl.col("_nj") | (pl.col("_j") < pl.col("_k")))
-            & ((pl.col("_t") - pl.col("_tj")).abs() <= window_us)
-        )
-        .group_by((pl.col("_k") * _SPAN + pl.col("_j")).alias("_pair"))
-        .agg((pl.col("w") * pl.col("_wj")).sum().round(9).alias("sim"))
-        .filter(pl.col("sim") >= threshold)
-        .select(
-            (pl.col("_pair") // _SPAN).alias("_k"), (pl.col("_pair") % _SPAN).alias("_j"), "sim"
-        )
-        .sort(["_k", "sim", "_j"], descending=[False, True, False])
-        .unique("_k", keep="first")
-        .select(pl.col("_k").cast(pl.UInt32), pl.col("_j").alias("_parent"))
-        .collect()
-    )
+def _parents(
+    terms: _Terms, times: _Ints, fresh: _Bools, threshold: float, span: int
+) -> tuple[_Ints, _Ints]:
+    """``(item, parent)``: each new item's most similar admissible predecessor (any stored item,
+    or an earlier new one, within the window), when the similarity reaches ``threshold``."""
+    tid, k, w, first = terms
+    n = times.size
+    lo = np.searchsorted(times, times - span, "left")
+    hi = np.searchsorted(times, times + span, "right")
+    everyone = bool(fresh.all())
+    query = np.arange(k.size) if everyone else np.flatnonzero(fresh[k])
+    kq, start, wq = (k, first, w) if everyone else (k[query], first[query], w[query])
+    # The pairs' window starts where the IDF one does, unless an item is exactly one window
+    # before another.
+    late = np.flatnonzero((lo != np.searchsorted(times, times - span, "right"))[kq])
+    if late.size:
+        start = start.copy()
+        fix = query[late]
+        start[late] = np.searchsorted(tid * n + k, tid[fix] * n + lo[k[fix]], "left")
+    # Similarities summed per (new item, candidate) slot: a new item's slots are its window (its
+    # earlier part only, when every item is new).
+    items = np.flatnonzero(fresh)
+    seg = np.zeros(items.size + 1, np.int64)
+    np.cumsum((items if everyone else hi[items]) - lo[items], out=seg[1:])
+    row = np.zeros(n, np.int64)
+    row[items] = np.arange(items.size)
+    base = seg[row[kq]] - lo[kq]
+    # Candidates sharing a term: earlier items of the window, then later stored ones.
+    some, size, other = spans(start, query)
+    slot = np.repeat(base[some], size)
+    slot += k[other]
+    product = np.repeat(wq[some], size)
+    product *= w[other]
+    if not everyone:
+        some, size, other = spans(query + 1, np.searchsorted(tid * n + k, (tid * n + hi[k])[query]))
+        stored = ~fresh[k[other]]
+        slot = np.concatenate([slot, (np.repeat(base[some], size) + k[other])[stored]])
+        product = np.concatenate([product, (np.repeat(wq[some], size) * w[other])[stored]])
+    if int(seg[-1]) <= 4 * slot.size + (1 << 16):
+        cells = None
+    else:  # a sparse window: number the slots in use
+        cells, slot = np.unique(slot, return_inverse=True)
+    total = np.bincount(slot, weights=product, minlength=int(seg[-1]) if cells is None else 0)
+    if threshold > 1e-6:  # rounding to 9 decimals moves a sum by less than 1e-9
+        at = np.flatnonzero(total >= threshold - 1e-6)
+    else:
+        at = np.flatnonzero(np.bincount(slot, minlength=total.size))
+    sim = pl.Series(total[at]).round(9).to_numpy()
+    good = sim >= threshold
+    cell, sim = (at if cells is None else cells[at])[good], sim[good]
+    r = np.searchsorted(seg, cell, "right") - 1
+    item = items[r]
+    parent = lo[item] + cell - seg[r]
+    order = np.lexsort((parent, -sim, item))  # most similar first, then the earliest
+    item, parent = item[order], parent[order]
+    head = np.ones(item.size, np.bool_)
+    head[1:] = item[1:] != item[:-1]
+    return item[head], parent[head]
 
 
 def assign_stories(
@@ -194,17 +200,34 @@ def assign_stories(
     ``new``: the same without ``story_id``. A new id already in ``recent`` keeps its stored
     story (a replayed batch changes nothing).
     """
-    docs = _docs(recent, new)
     window_us = int(window / timedelta(microseconds=1))
-    parents = _parents(_vectors(docs, window_us), threshold, window_us)
-    chosen = docs.join(parents, on="_k", how="left").sort("_k")
-    rows = chosen.select("_k", "id", "story_id", "_new", "_parent").rows()
-    # stored items first: a new item's parent may be a stored item published after it
-    story: dict[int, str] = {r[0]: r[2] for r in rows if not r[3]}
-    for k, item_id, _, is_new, parent in rows:  # new items in order: parents come first
-        if is_new:
-            story[k] = story[parent] if parent is not None else "s:" + item_id
-    ids = chosen.select("id", pl.Series("story_id", [story[k] for k in chosen["_k"]]))
+    if window_us <= 0:
+        raise ValueError(f"window must be positive, got {window}")
+    docs = _docs(recent, new)
+    n = docs.height
+    times = docs["_t"].to_numpy().astype(np.int64)
+    fresh = docs["_new"].to_numpy().astype(np.bool_)
+    parent = np.full(n, -1, np.int64)
+    if fresh.any():
+        tid, k, tf = _terms(docs)
+        w, first = _weights(tid, k, tf, times, window_us)
+        item, chosen = _parents((tid, k, w, first), times, fresh, threshold, window_us)
+        parent[item] = chosen
+    # A new item takes its parent's story; parents are stored items or earlier new items, so
+    # following the links between new items (pointer jumping) reaches a root.
+    own = np.arange(n)
+    link = np.where((parent >= 0) & fresh[np.maximum(parent, 0)], parent, own)
+    while not np.array_equal(nxt := link[link], link):
+        link = nxt
+    roots = docs.select(
+        pl.when(pl.Series(fresh & (parent < 0)))
+        .then(pl.lit("s:") + pl.col("id"))
+        .otherwise(pl.col("story_id").gather(pl.Series(np.where(parent >= 0, parent, own))))
+    ).to_series()
+    story = roots.gather(link).alias("story_id")
+    if story.null_count() == story.len():
+        story = story.cast(pl.Null)  # as a list of all-None stories would be
+    ids = pl.DataFrame([docs["id"], story])
     return new.select(pl.col("id").cast(pl.String)).join(
         ids, on="id", how="left", maintain_order="left"
     )

@@ -119,12 +119,23 @@ def bench_enrichment(plan: Plan, _tmp: Path) -> list[Figure]:
         Figure(f"enrichment: {name}", round(n / s), "headlines/s", how)
         for name, s in seconds.items()
     ]
+    named = [
+        k for k in seconds if k.split(" ")[0] in ("sentiment", "topics", "entities", "stories")
+    ]
+    figures.append(
+        Figure(
+            "enrichment: sentiment + topics + entities + stories (the goal's four stages)",
+            round(n / sum(seconds[k] for k in named)),
+            "headlines/s",
+            how + "; the sum of their times; goal ≥ 20,000/s/core",
+        )
+    )
     figures.append(
         Figure(
             "enrichment: sentiment + topics + entities + stories + language + relevance",
             round(n / sum(seconds.values())),
             "headlines/s",
-            how + "; goal ≥ 20,000/s/core",
+            how + "; the sum of their times: everything the engine runs per headline",
         )
     )
     return figures

@@ -13,7 +13,7 @@ Steps, all deterministic (fixed seeds, fixed thread counts, data sorted by hash)
    never read) and the training texts. Its outputs are cached under ``var/model-cache/``.
    ``--no-teacher`` trains the student on gold labels only.
 4. Student: multinomial logistic regression over the features of
-   :func:`btcpulse.analytics.sentiment_model.features` (word 1-2-grams with a crypto/general
+   :func:`btcpulse.analytics.sentiment_features.features` (word 1-2-grams with a crypto/general
    domain copy, character 3-5-grams), fitted on gold labels plus the teacher's soft labels.
 5. Write ``src/btcpulse/analytics/models/sentiment-<version>.npz`` and ``LICENSE-DATA.md``,
    and ``model/REPORT.md`` (hold-out accuracy and macro-F1 per set next to VADER's, and
@@ -70,7 +70,7 @@ def load_labelled(root: Path) -> list[dict[str, Any]]:
     """Rows ``{set, text, label, agree, holdout}``; one row per distinct text within a set."""
     import polars as pl
 
-    from btcpulse.analytics.sentiment_model import in_holdout, normalise
+    from btcpulse.analytics.sentiment_features import in_holdout, normalise
 
     d = root / "sentiment"
     rows: list[dict[str, Any]] = []
@@ -104,7 +104,7 @@ def load_unlabelled(root: Path, exclude: set[str]) -> list[str]:
     """Titles and summaries of the crypto news file (texts only; no label column is read)."""
     import polars as pl
 
-    from btcpulse.analytics.sentiment_model import normalise
+    from btcpulse.analytics.sentiment_features import normalise
 
     f = root / "news" / "crypto_news_plus_2021-10_2022-07.csv"
     if not f.exists():
@@ -258,7 +258,7 @@ def design(
     own weights when the artifact is saved, so scoring needs no lexicon)."""
     import scipy.sparse as sp
 
-    from btcpulse.analytics.sentiment_model import features, tokens
+    from btcpulse.analytics.sentiment_features import features, tokens
 
     grow = vocab is None
     voc: dict[str, int] = {} if vocab is None else vocab

@@ -14,13 +14,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from btcpulse.analytics.sentiment import SentimentScorer, label_for
-from btcpulse.analytics.sentiment_model import (
-    MODEL_VERSION,
-    LinearSentimentModel,
-    features,
-    in_holdout,
-    margin_scores,
-)
+from btcpulse.analytics.sentiment_features import features, in_holdout
+from btcpulse.analytics.sentiment_model import MODEL_VERSION, LinearSentimentModel, margin_scores
 from btcpulse.cli_sentiment import sentiment_app
 
 HEADLINES = {

@@ -85,7 +85,7 @@ def eval_cmd(
     """Print one JSON line: n, accuracy, macro_f1, headlines_per_s, skipped."""
     import polars as pl
 
-    from btcpulse.analytics.sentiment_model import in_holdout
+    from btcpulse.analytics.sentiment_features import in_holdout
 
     df = pl.read_csv(file, infer_schema_length=0)
     for col in (text_column, label_column):

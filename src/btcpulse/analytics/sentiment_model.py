@@ -14,16 +14,11 @@ constructed; scoring does no I/O. It carries the licence terms of its training d
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
-import re
-import unicodedata
 from collections.abc import Sequence
-from functools import cache
 from importlib import resources
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -31,117 +26,16 @@ import polars as pl
 
 from btcpulse.analytics.hash_index import HashIndex, combine
 from btcpulse.analytics.sentiment import NEUTRAL_BAND, label_for
+from btcpulse.analytics.sentiment_features import (
+    CRYPTO_WORDS,
+    local_features,
+    token_expr,
+)
 
 MODEL_VERSION = "crypto-lin-1"
 """Version of the bundled model; the artifact is ``models/sentiment-<version>.npz``."""
 
 CLASSES = ("negative", "neutral", "positive")
-
-_TRANSLATE = str.maketrans(
-    {
-        # cp1252 bytes read as latin-1 (as in some corpora) and their Unicode forms
-        "\x91": "'",
-        "\x92": "'",
-        "\x93": '"',
-        "\x94": '"',
-        "\x96": "-",
-        "\x97": "-",
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u2013": "-",
-        "\u2014": "-",
-    }
-)
-_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|0|[$%€£!?+-]")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_CRYPTO = frozenset(
-    """bitcoin bitcoins btc crypto cryptocurrency cryptocurrencies ethereum eth ether blockchain
-    nft nfts defi token tokens stablecoin stablecoins altcoin altcoins coinbase binance tether
-    usdt usdc dogecoin doge solana sol xrp ripple cardano ada polygon matic litecoin dao
-    dex mining miners miner satoshi lightning metaverse ftx kraken bitfinex coin coins""".split()
-)
-
-
-def normalise(text: str) -> str:
-    """The text form both training and scoring see (quotes and dashes unified, spaces collapsed)."""
-    return " ".join(unicodedata.normalize("NFKC", text.translate(_TRANSLATE)).split())
-
-
-def in_holdout(text: str) -> bool:
-    """Whether a labelled text is in the 20% hold-out that training never sees (by sha256 of the
-    normalised, lower-cased text)."""
-    h = hashlib.sha256(normalise(text).lower().encode("utf-8")).hexdigest()
-    return int(h[:8], 16) % 5 == 0
-
-
-_FROM = [chr(c) for c in _TRANSLATE]
-_TO = [str(v) for v in _TRANSLATE.values()]
-
-
-@cache
-def _token_expr() -> pl.Expr:
-    """The tokens of column ``t`` (built once: building it costs more than running it on a
-    short batch)."""
-    return (
-        pl.col("t")
-        .fill_null("")
-        .str.replace_many(_FROM, _TO)
-        .str.normalize("NFKC")
-        .str.to_lowercase()
-        .str.replace_all(_NUMBER.pattern, "0")
-        .str.extract_all(_TOKEN.pattern)
-    )
-
-
-def token_lists(texts: Sequence[str]) -> pl.Series:
-    """The tokens of every text (a ``list[str]`` series), cut in one vectorised pass: quotes and
-    dashes unified, NFKC, lower case, every number as ``0``, then words, ``0`` and the symbols
-    ``$ % € £ ! ? + -``. Training and scoring both cut text here, so they always agree."""
-    frame = pl.DataFrame({"t": list(texts)}, schema={"t": pl.String})
-    return frame.select(_token_expr())["t"]
-
-
-def tokens(text: str) -> list[str]:
-    """The tokens of one text (see :func:`token_lists`)."""
-    out: list[str] = token_lists([text]).to_list()[0]
-    return out
-
-
-def domain(toks: Sequence[str]) -> str:
-    """``"c"`` when a headline names crypto, else ``"g"`` (general finance)."""
-    return "c" if any(t in _CRYPTO for t in toks) else "g"
-
-
-def local_features(tok: str, dom: str) -> list[str]:
-    """Features that depend on one token only: the word, its domain copy, character 3-5-grams."""
-    feats = [tok, dom + ":" + tok]
-    if len(tok) >= 3:
-        w = "<" + tok + ">"
-        n = len(w)
-        for k in (3, 4, 5):
-            feats.extend("#" + w[i : i + k] for i in range(n - k + 1))
-    return feats
-
-
-def context_features(toks: Sequence[str], dom: str) -> list[str]:
-    """The domain bias and word bigrams (with sentence boundaries), plain and domain copies."""
-    padded = ["<s>", *toks, "</s>"]
-    bigrams = [a + " " + b for a, b in pairwise(padded)]
-    prefix = dom + ":"
-    return ["_bias_" + dom, *bigrams, *[prefix + bg for bg in bigrams]]
-
-
-def features(text: str) -> list[str]:
-    """All feature names of one headline (a bag: repeats count). Training uses this; scoring
-    computes the same sums faster (token-local features are pre-summed per known token)."""
-    toks = tokens(text)
-    dom = domain(toks)
-    feats = context_features(toks, dom)
-    for t in toks:
-        feats.extend(local_features(t, dom))
-    return feats
 
 
 _SEED = 0x5EED
@@ -163,22 +57,10 @@ def _domain_codes(doms: Sequence[str] | np.ndarray) -> np.ndarray:
 
 
 def _pair_keys(
-    doms: Sequence[str] | np.ndarray,
-    first: Sequence[str] | np.ndarray,
-    second: Sequence[str] | np.ndarray,
+    doms: Sequence[str] | np.ndarray, first: np.ndarray, second: np.ndarray
 ) -> np.ndarray:
-    """Keys of word pairs in a domain; words as strings or as their :func:`_hashes`."""
-    a = (
-        first
-        if isinstance(first, np.ndarray) and first.dtype == np.uint64
-        else _hashes(list(first))
-    )
-    b = (
-        second
-        if isinstance(second, np.ndarray) and second.dtype == np.uint64
-        else _hashes(list(second))
-    )
-    return combine(1, _domain_codes(doms), a, b)
+    """Keys of word pairs in a domain, from the two words' :func:`_hashes`."""
+    return combine(1, _domain_codes(doms), first, second)
 
 
 def _word_keys(doms: Sequence[str] | np.ndarray, hashes: np.ndarray) -> np.ndarray:
@@ -284,7 +166,7 @@ class LinearSentimentModel:
         )
         self._bos, self._eos = (int(h) for h in _hashes(["<s>", "</s>"]))
         self._bias = {d: index[f"_bias_{d}"] for d in ("c", "g")}
-        self._crypto = np.sort(_hashes(sorted(_CRYPTO)))
+        self._crypto = np.sort(_hashes(sorted(CRYPTO_WORDS)))
         self._static_end = self._next
         self._rows: dict[str, _TokenRows] = {}
         self._reset_dynamic()
@@ -330,7 +212,7 @@ class LinearSentimentModel:
         if self._next - self._static_end >= self.DYNAMIC_ROWS:
             self._reset_dynamic()
         n = len(texts)
-        lists = pl.DataFrame({"t": list(texts)}, schema={"t": pl.String}).select(_token_expr())
+        lists = pl.DataFrame({"t": list(texts)}, schema={"t": pl.String}).select(token_expr())
         lens = lists.select(pl.col("t").list.len())["t"].to_numpy().astype(np.int64)
         tok = pl.col("t").explode().drop_nulls()  # an empty list explodes to one null
         cut = lists.select(tok, h=tok.hash(seed=_SEED))

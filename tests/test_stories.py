@@ -24,10 +24,10 @@ from btcpulse.collectors.news.feeds import parse_feed
 FIXTURES = Path(__file__).parent / "fixtures"
 T0 = datetime(2025, 12, 12, 8, tzinfo=UTC)
 SCHEMA = {
-    "id": pl.String,
-    "source": pl.String,
-    "title": pl.String,
-    "summary": pl.String,
+    "id": pl.String(),
+    "source": pl.String(),
+    "title": pl.String(),
+    "summary": pl.String(),
     "published_at": pl.Datetime("us", "UTC"),
 }
 
@@ -37,7 +37,7 @@ def _items(rows: list[tuple[str, str, str, str, datetime]]) -> pl.DataFrame:
 
 
 def _none() -> pl.DataFrame:
-    return pl.DataFrame(schema={**SCHEMA, "story_id": pl.String})
+    return pl.DataFrame(schema={**SCHEMA, "story_id": pl.String()})
 
 
 def _assign_all(items: pl.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> dict[str, str]:

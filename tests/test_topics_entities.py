@@ -78,7 +78,7 @@ def test_fold_text_lowers_strips_accents_and_glues_phrases() -> None:
     ]
 
 
-def test_exchange_counts_only_where_exchange_occurs() -> None:
+def test_exchange_venue_senses() -> None:
     assert "exchanges" in _topics("Exchange commission fines an exchange")
     assert "exchanges" not in _topics("Exchange commission and foreign exchange desks")
     assert "exchanges" in _topics("exchange", "foreign exchange")

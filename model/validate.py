@@ -70,7 +70,8 @@ def main() -> None:
         args.c,
         train.load_lexicons(),
     )
-    artifact = train.CACHE_DIR / "validation-student.npz"
+    tag = hashlib.sha256(repr(sorted(vars(args).items())).encode()).hexdigest()[:8]
+    artifact = train.CACHE_DIR / f"validation-student-{tag}.npz"  # runs may go side by side
     train.save_artifact(artifact, coef, intercept, vocab, {"version": "validation"})
     model = LinearSentimentModel.from_path(artifact)
     got = scores(val, model.labels([r["text"] for r in val]))

@@ -15,6 +15,7 @@ import hashlib
 import time
 from typing import Any
 
+import report
 import train  # model/train.py (run as a script, model/ is on sys.path)
 
 
@@ -28,7 +29,7 @@ def scores(val: list[dict[str, Any]], pred: list[str]) -> dict[str, float]:
 
     out = {}
     for name in ("fpb_allagree", "cryptolin", "fpb"):
-        idx = [i for i, r in enumerate(val) if r in train.eval_rows(val, name)]
+        idx = [i for i, r in enumerate(val) if r in report.eval_rows(val, name)]
         gold = [val[i]["label"] for i in idx]
         got = [pred[i] for i in idx]
         out[name] = round(float(f1_score(gold, got, average="macro")), 4)

@@ -33,13 +33,13 @@ test: $(DIST_STAMP) lint
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench deploy
-	$(BIN)/ruff format --check src tests bench deploy
+	$(BIN)/ruff check src tests bench deploy model
+	$(BIN)/ruff format --check src tests bench deploy model
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix src tests bench deploy
-	$(BIN)/ruff format src tests bench deploy
+	$(BIN)/ruff check --fix src tests bench deploy model
+	$(BIN)/ruff format src tests bench deploy model
 
 ## Rewrite bench/RESULTS.md (replay throughput, bus → WebSocket latency)
 bench: $(STAMP)

@@ -107,8 +107,16 @@ def test_news_source_down_then_back_loses_nothing(tmp_path: Path) -> None:
             down_at = time.monotonic()
             seen: dict[str, str] = {}
 
-            def watch(until_s: float) -> None:
-                while time.monotonic() - down_at < until_s:
+            def refused_seen() -> bool:
+                return any("503" not in r for r in seen)
+
+            def watch(until_s: float, refused: bool = False) -> None:
+                """Record the health row's reasons for ``until_s``; with ``refused``, go on (up to
+                60 s more) until a poll of the refused phase has been recorded: the backoff may
+                space the polls beyond the outage's planned length."""
+                while (elapsed := time.monotonic() - down_at) < until_s or (
+                    refused and not refused_seen() and elapsed < until_s + 60
+                ):
                     x = _source(store)
                     if x and x["status"] == "down":
                         seen.setdefault(str(x["last_error_reason"])[:60], f"{_since(down_at)}")
@@ -117,7 +125,7 @@ def test_news_source_down_then_back_loses_nothing(tmp_path: Path) -> None:
 
             watch(min(outage_s / 2, 8.0))  # a few polls, before the backoff spaces them out
             proxy.cut()
-            watch(outage_s)
+            watch(outage_s, refused=True)
             srv.routes["/feed.xml"] = type(srv.routes["/feed.xml"])(body=_rss(range(5, 20), now))
             proxy.restore()
             back_at = time.monotonic()

@@ -383,14 +383,44 @@ def save_artifact(
     path.write_bytes(buf.getvalue())
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--no-teacher", action="store_true", help="gold labels only, no torch")
-    ap.add_argument("--teacher-epochs", type=int, default=TEACHER_EPOCHS)
+def add_student_args(ap: argparse.ArgumentParser) -> None:
+    """The student's settings, shared by ``train.py`` and ``validate.py``."""
     ap.add_argument("--c", type=float, default=STUDENT_C)
     ap.add_argument("--crypto-weight", type=float, default=CRYPTOLIN_WEIGHT)
     ap.add_argument("--gold-mix", type=float, default=GOLD_MIX)
     ap.add_argument("--unlabelled-weight", type=float, default=UNLABELLED_WEIGHT)
+
+
+def student_set(
+    rows: Sequence[dict[str, Any]],
+    p_rows: Any,
+    unlabelled: Sequence[str],
+    p_unl: Any,
+    args: argparse.Namespace,
+) -> tuple[list[str], Any, Any]:
+    """(texts, class targets, weights) the student is fitted on: the gold labels (softened by
+    the teacher's ``p_rows`` when there is a teacher) plus the teacher's labels ``p_unl`` on the
+    unlabelled texts. Without a teacher (``p_rows is None``): gold labels only."""
+    import numpy as np
+
+    gold = np.eye(3)[[CLASSES.index(r["label"]) for r in rows]]
+    texts = [r["text"] for r in rows]
+    weights = np.array([args.crypto_weight if r["set"] == "cryptolin" else 1.0 for r in rows])
+    if p_rows is None:
+        return texts, gold, weights
+    gold = args.gold_mix * gold + (1 - args.gold_mix) * p_rows
+    return (
+        texts + list(unlabelled),
+        np.vstack([gold, p_unl]),
+        np.concatenate([weights, np.full(len(unlabelled), args.unlabelled_weight)]),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-teacher", action="store_true", help="gold labels only, no torch")
+    ap.add_argument("--teacher-epochs", type=int, default=TEACHER_EPOCHS)
+    add_student_args(ap)
     ap.add_argument("--no-lexicon", action="store_true", help="no lexicon features")
     ap.add_argument("--dry-run", action="store_true", help="report only; write no model")
     args = ap.parse_args(argv)
@@ -401,7 +431,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"no labelled data at {root / 'sentiment'} (set BTCPULSE_SHARED_DATA to the folder "
             "holding sentiment/ and news/). The committed model is unchanged and keeps working."
         )
-    import numpy as np
 
     from btcpulse.analytics.sentiment import VaderScorer
     from btcpulse.analytics.sentiment_model import MODEL_VERSION, LinearSentimentModel
@@ -414,12 +443,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     unlabelled = load_unlabelled(root, exclude)
     print(f"unlabelled: {len(unlabelled)} texts", flush=True)
 
-    gold = np.eye(3)[[CLASSES.index(r["label"]) for r in train]]
-    texts = [r["text"] for r in train]
-    weights = np.array([args.crypto_weight if r["set"] == "cryptolin" else 1.0 for r in train])
     teacher_report: dict[str, Any] = {}
+    p_train = p_unl = None
     if not args.no_teacher:
-        targets = texts + unlabelled + [r["text"] for r in hold]
+        targets = [r["text"] for r in train] + unlabelled + [r["text"] for r in hold]
         probs = teacher_probs(train, targets, args.teacher_epochs)
         p_train = probs[: len(train)]
         p_unl = probs[len(train) : len(train) + len(unlabelled)]
@@ -430,11 +457,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             teacher_report[name] = metrics(
                 [hold[i]["label"] for i in idx], [t_pred[i] for i in idx]
             )
-        # Gold labels, softened by the teacher, plus the teacher's labels on unlabelled text.
-        gold = args.gold_mix * gold + (1 - args.gold_mix) * p_train
-        texts = texts + unlabelled
-        gold = np.vstack([gold, p_unl])
-        weights = np.concatenate([weights, np.full(len(unlabelled), args.unlabelled_weight)])
+    texts, gold, weights = student_set(train, p_train, unlabelled, p_unl, args)
     t0 = time.time()
     lex = None if args.no_lexicon else load_lexicons()
     coef, intercept, vocab = fit_student(texts, gold, weights, args.c, lex)

@@ -42,10 +42,7 @@ def main() -> None:
     from btcpulse.analytics.sentiment_model import LinearSentimentModel
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--c", type=float, default=train.STUDENT_C)
-    ap.add_argument("--crypto-weight", type=float, default=train.CRYPTOLIN_WEIGHT)
-    ap.add_argument("--gold-mix", type=float, default=train.GOLD_MIX)
-    ap.add_argument("--unlabelled-weight", type=float, default=train.UNLABELLED_WEIGHT)
+    train.add_student_args(ap)
     args = ap.parse_args()
 
     root = train.shared_data()
@@ -60,16 +57,10 @@ def main() -> None:
     p_fit, p_unl, p_val = np.split(probs, [len(fit), len(fit) + len(unl)])
     print("teacher", scores(val, [train.CLASSES[i] for i in p_val.argmax(1)]), flush=True)
 
-    gold = np.eye(3)[[train.CLASSES.index(r["label"]) for r in fit]]
-    gold = args.gold_mix * gold + (1 - args.gold_mix) * p_fit
-    w = [args.crypto_weight if r["set"] == "cryptolin" else 1.0 for r in fit]
+    texts, targets, weights = train.student_set(fit, p_fit, unl, p_unl, args)
     t0 = time.time()
     coef, intercept, vocab = train.fit_student(
-        [r["text"] for r in fit] + unl,
-        np.vstack([gold, p_unl]),
-        np.concatenate([w, np.full(len(unl), args.unlabelled_weight)]),
-        args.c,
-        train.load_lexicons(),
+        texts, targets, weights, args.c, train.load_lexicons()
     )
     tag = hashlib.sha256(repr(sorted(vars(args).items())).encode()).hexdigest()[:8]
     artifact = train.CACHE_DIR / f"validation-student-{tag}.npz"  # runs may go side by side
